@@ -1,0 +1,163 @@
+package analyzer
+
+import (
+	"fmt"
+)
+
+// DIO is a direct-I/O request (struct dio of fs/direct-io.c).
+type DIO struct {
+	Addr     uint64
+	Slot     uint64 // stack slot where the pointer to it was found
+	Refcount int64
+	Waiter   uint64
+	BioList  uint64
+	IsAsync  int64
+	Result   int64
+	Size     uint64
+	Rw       int64
+	Inode    uint64
+	IOCB     uint64 // struct kiocb
+}
+
+// FindDIO looks on a task's kernel stack for a struct dio whose waiter is
+// the task: the request it sleeps on in dio_await_one. Every stack word
+// that is a kernel address is tried; the object must be readable and point
+// back at the task.
+func (k *Kernel) FindDIO(t Task) (DIO, bool, error) {
+	if _, err := k.Types.Lookup("struct dio"); err != nil {
+		return DIO{}, false, nil
+	}
+	start, words, err := k.StackWords(t)
+	if err != nil {
+		return DIO{}, false, err
+	}
+	tried := map[uint64]bool{}
+	for i, w := range words {
+		if w < 0xffff800000000000 && (w < 0x10000000000 || w >= 0x10000000000+(1<<46)) {
+			continue
+		}
+		if w%8 != 0 || tried[w] || (w >= t.Stack && w < t.Stack+t.StackSize) || w == t.Addr {
+			continue
+		}
+		tried[w] = true
+		d, err := k.DIO(w)
+		if err != nil || d.Waiter != t.Addr {
+			continue
+		}
+		d.Slot = start + uint64(i)*8
+		return d, true, nil
+	}
+	return DIO{}, false, nil
+}
+
+// DIO reads a struct dio.
+func (k *Kernel) DIO(addr uint64) (DIO, error) {
+	o, err := k.Object("struct dio", addr)
+	if err != nil {
+		return DIO{}, err
+	}
+	d := DIO{Addr: addr}
+	path := "refcount"
+	if o.Has("refcount.counter") {
+		path = "refcount.counter"
+	}
+	if d.Refcount, err = o.Int(path); err != nil {
+		return d, err
+	}
+	if d.Waiter, err = o.Uint("waiter"); err != nil {
+		return d, err
+	}
+	d.BioList, _ = o.Uint("bio_list")
+	d.IsAsync, _ = o.Int("is_async")
+	d.Result, _ = o.Int("result")
+	d.Size, _ = o.Uint("size")
+	d.Rw, _ = o.Int("rw")
+	d.Inode, _ = o.Uint("inode")
+	d.IOCB, _ = o.Uint("iocb")
+	return d, nil
+}
+
+// IOCB describes the AIO request being submitted.
+type IOCB struct {
+	Kiocb    uint64 // struct kiocb in the kernel
+	UserCopy uint64 // the copy of the user's struct iocb on the kernel stack, if found
+	Opcode   uint64
+	OpName   string
+	FD       int
+	Buf      uint64
+	NBytes   uint64
+	Offset   int64
+	UserData uint64
+	File     uint64
+}
+
+// opcode names of include/linux/aio_abi.h.
+var iocbOps = map[uint64]string{0: "PREAD", 1: "PWRITE", 2: "FSYNC", 3: "FDSYNC", 5: "POLL", 6: "NOOP", 7: "PREADV", 8: "PWRITEV"}
+
+// Kiocb reads the kernel's AIO control block and, when it can, the copy of
+// the user's iocb that sys_io_submit left on the task's stack (the seed's
+// method), which gives the file descriptor.
+func (k *Kernel) Kiocb(t Task, addr uint64) (IOCB, error) {
+	io := IOCB{Kiocb: addr, FD: -1}
+	o, err := k.Object("struct kiocb", addr)
+	if err != nil {
+		return io, err
+	}
+	io.File, _ = o.Uint("ki_filp")
+	io.UserData, _ = o.Uint("ki_user_data")
+	if o.Has("ki_opcode") {
+		io.Opcode, _ = o.Uint("ki_opcode")
+		io.NBytes, _ = o.Uint("ki_nbytes")
+		io.Buf, _ = o.Uint("ki_buf")
+	}
+	io.Offset, _ = o.Int("ki_pos")
+	io.OpName = iocbOps[io.Opcode]
+	if copyAddr, ok := k.findUserIOCB(t, io.UserData); ok {
+		u, err := k.Object("struct iocb", copyAddr)
+		if err == nil {
+			io.UserCopy = copyAddr
+			fd, _ := u.Uint("aio_fildes")
+			io.FD = int(fd)
+			io.Opcode, _ = u.Uint("aio_lio_opcode")
+			io.OpName = iocbOps[io.Opcode]
+			io.Buf, _ = u.Uint("aio_buf")
+			io.NBytes, _ = u.Uint("aio_nbytes")
+			io.Offset, _ = u.Int("aio_offset")
+		}
+	}
+	return io, nil
+}
+
+// findUserIOCB finds the struct iocb copy (aio_data == userData) on the
+// task's stack.
+func (k *Kernel) findUserIOCB(t Task, userData uint64) (uint64, bool) {
+	if userData == 0 {
+		return 0, false
+	}
+	ty, err := k.Types.Lookup("struct iocb")
+	if err != nil {
+		return 0, false
+	}
+	off, err := ty.Offset("aio_data")
+	if err != nil {
+		return 0, false
+	}
+	start, words, err := k.StackWords(t)
+	if err != nil {
+		return 0, false
+	}
+	for i, w := range words {
+		if w == userData {
+			a := start + uint64(i)*8 - off
+			if a+ty.Size <= t.Stack+t.StackSize {
+				return a, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// String renders the request like the seed: "PWRITE fd 22 buf 0x... nbytes 0x100000 offset 0xb00200".
+func (io IOCB) String() string {
+	return fmt.Sprintf("%s fd %d buf 0x%x nbytes 0x%x offset 0x%x", io.OpName, io.FD, io.Buf, io.NBytes, io.Offset)
+}

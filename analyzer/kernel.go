@@ -1,0 +1,317 @@
+// Package analyzer is vmtriage's model of the kernel in a dump: tasks and
+// their stacks, run queues, wait queues, journals, direct-I/O requests,
+// open files and paths, read through the dump's own type information.
+// Nothing here knows a field offset: every layout comes from the vmlinux's
+// DWARF, and where kernels renamed a member the accessors try each name.
+package analyzer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/vmtriage/vmtriage/symbols"
+	"github.com/vmtriage/vmtriage/vmcore"
+	"github.com/vmtriage/vmtriage/vmcore/addrspace"
+)
+
+// Kernel is an opened dump with its vmlinux.
+type Kernel struct {
+	Dump  *vmcore.Dump
+	Mem   *addrspace.Space
+	Syms  *symbols.Image
+	Types *symbols.Types
+
+	warnings []string
+	modules  []Module
+}
+
+// Open opens a dump and the vmlinux it was taken from.
+func Open(dumpPath, vmlinuxPath string) (*Kernel, error) {
+	d, err := vmcore.Open(dumpPath)
+	if err != nil {
+		return nil, err
+	}
+	im, err := symbols.Open(vmlinuxPath)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	k, err := New(d, im)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// New builds the kernel model over an opened dump and symbol image.
+func New(d *vmcore.Dump, im *symbols.Image) (*Kernel, error) {
+	types, err := im.Types()
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernel{Dump: d, Syms: im, Types: types}
+	k.warnings = append(k.warnings, d.Warnings()...)
+	layout, err := k.layout()
+	if err != nil {
+		return nil, err
+	}
+	k.Mem = addrspace.New(d, layout)
+	if err := k.checkBanner(); err != nil {
+		return nil, err
+	}
+	k.loadModules()
+	return k, nil
+}
+
+// Close releases the dump.
+func (k *Kernel) Close() error { return k.Dump.Close() }
+
+// Warnings are problems met while reading that did not stop the analysis.
+func (k *Kernel) Warnings() []string { return k.warnings }
+
+func (k *Kernel) warnf(format string, args ...any) {
+	k.warnings = append(k.warnings, fmt.Sprintf(format, args...))
+}
+
+// layout works out the x86_64 memory map from the symbols the kernel has.
+func (k *Kernel) layout() (addrspace.Layout, error) {
+	l := addrspace.RHEL4()
+	if pb, ok := k.Dump.PhysBase(); ok {
+		l.PhysBase = pb
+	}
+	for _, name := range []string{"init_level4_pgt", "init_top_pgt", "swapper_pg_dir"} {
+		if s, ok := k.Syms.Symbol(name); ok {
+			l.TopPGT = s.Addr - l.KernelMap + l.PhysBase
+			break
+		}
+	}
+	if _, ok := k.Syms.Symbol("init_level4_pgt"); !ok {
+		return l, fmt.Errorf("%s: only the 2.6.9 x86_64 layout (init_level4_pgt) is supported yet", k.Syms.Path())
+	}
+	return l, nil
+}
+
+// checkBanner compares linux_banner in the vmlinux and in the dump, so a
+// vmlinux from another build is an error, not a wrong report.
+func (k *Kernel) checkBanner() error {
+	want, err := k.Syms.ReadData("linux_banner")
+	if err != nil {
+		k.warnf("cannot check that the vmlinux matches the dump: %v", err)
+		return nil
+	}
+	addr, _ := k.Syms.Addr("linux_banner")
+	got := make([]byte, len(want))
+	if err := k.Mem.Read(addr, got); err != nil {
+		k.warnf("cannot check that the vmlinux matches the dump: %v", err)
+		return nil
+	}
+	want, got = cstr(want), cstr(got)
+	if !bytes.Equal(want, got) {
+		return fmt.Errorf("%s does not match %s: its linux_banner is %q, the dump's is %q",
+			k.Syms.Path(), k.Dump.Path(), want, got)
+	}
+	return nil
+}
+
+func cstr(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+// Addr is a symbol's address.
+func (k *Kernel) Addr(name string) (uint64, error) { return k.Syms.Addr(name) }
+
+// U64 reads a 64-bit word of kernel memory.
+func (k *Kernel) U64(va uint64) (uint64, error) { return k.Mem.U64(va) }
+
+// CString reads a NUL-terminated string of at most max bytes.
+func (k *Kernel) CString(va uint64, max int) (string, error) {
+	var out []byte
+	buf := make([]byte, 64)
+	for len(out) < max {
+		n := 64 - int(va%64)
+		if err := k.Mem.Read(va, buf[:n]); err != nil {
+			return string(out), err
+		}
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			return string(append(out, buf[:i]...)), nil
+		}
+		out = append(out, buf[:n]...)
+		va += uint64(n)
+	}
+	return string(out[:max]), nil
+}
+
+// Object is a typed kernel object read from the dump.
+type Object struct {
+	k    *Kernel
+	Type *symbols.Type
+	Addr uint64
+	data []byte
+}
+
+// Object reads an object of the named type ("struct dio", "transaction_t").
+func (k *Kernel) Object(typeName string, addr uint64) (Object, error) {
+	t, err := k.Types.Lookup(typeName)
+	if err != nil {
+		return Object{}, err
+	}
+	if addr == 0 {
+		return Object{}, fmt.Errorf("%s at NULL", typeName)
+	}
+	data := make([]byte, t.Size)
+	if err := k.Mem.Read(addr, data); err != nil {
+		return Object{}, fmt.Errorf("reading %s at 0x%x: %w", typeName, addr, err)
+	}
+	return Object{k: k, Type: t, Addr: addr, data: data}, nil
+}
+
+// Has reports whether the object's type has a member.
+func (o Object) Has(path string) bool { return o.Type != nil && o.Type.HasField(path) }
+
+// FieldAddr is the address of a member.
+func (o Object) FieldAddr(path string) (uint64, error) {
+	f, err := o.Type.Field(path)
+	if err != nil {
+		return 0, err
+	}
+	return o.Addr + f.Offset, nil
+}
+
+// Uint reads an integer, enum or pointer member (bitfields included).
+func (o Object) Uint(path string) (uint64, error) {
+	f, err := o.Type.Field(path)
+	if err != nil {
+		return 0, err
+	}
+	rt := f.Type.Resolve()
+	size := rt.Size
+	if size == 0 || size > 8 || f.Offset+size > uint64(len(o.data)) {
+		return 0, fmt.Errorf("%s.%s at 0x%x: cannot read a %d-byte %s as an integer", o.Type, path, o.Addr+f.Offset, size, f.Type)
+	}
+	var buf [8]byte
+	copy(buf[:], o.data[f.Offset:f.Offset+size])
+	v := binary.LittleEndian.Uint64(buf[:])
+	if f.BitSize > 0 {
+		v = v >> f.BitOffset & (1<<f.BitSize - 1)
+	}
+	return v, nil
+}
+
+// Int reads a signed integer member, sign-extended.
+func (o Object) Int(path string) (int64, error) {
+	v, err := o.Uint(path)
+	if err != nil {
+		return 0, err
+	}
+	f, _ := o.Type.Field(path)
+	bits := f.Type.Resolve().Size * 8
+	if f.BitSize > 0 {
+		bits = f.BitSize
+	}
+	if bits < 64 && v&(1<<(bits-1)) != 0 {
+		v |= ^uint64(0) << bits
+	}
+	return int64(v), nil
+}
+
+// First reads the first of several member names that the type has (for
+// members renamed between kernel versions, such as state and __state).
+func (o Object) First(paths ...string) (uint64, error) {
+	for _, p := range paths {
+		if o.Has(p) {
+			return o.Uint(p)
+		}
+	}
+	return 0, fmt.Errorf("%s has none of the members %q", o.Type, paths)
+}
+
+// Chars reads a char array member as a string.
+func (o Object) Chars(path string) (string, error) {
+	f, err := o.Type.Field(path)
+	if err != nil {
+		return "", err
+	}
+	end := f.Offset + f.Type.Resolve().Size
+	if end > uint64(len(o.data)) {
+		return "", fmt.Errorf("%s.%s: beyond the object", o.Type, path)
+	}
+	return string(cstr(o.data[f.Offset:end])), nil
+}
+
+// Deref reads the object a pointer member points to.
+func (o Object) Deref(path, typeName string) (Object, error) {
+	p, err := o.Uint(path)
+	if err != nil {
+		return Object{}, err
+	}
+	if p == 0 {
+		return Object{}, fmt.Errorf("%s.%s at 0x%x is NULL", o.Type, path, o.Addr)
+	}
+	return o.k.Object(typeName, p)
+}
+
+// errStop ends a list walk early without error.
+var errStop = errors.New("stop")
+
+// maxListLen bounds every list walk, so a corrupt list cannot hang us.
+const maxListLen = 1 << 20
+
+// ListEach calls fn for every node of the list_head at head (the node
+// addresses are those of the list_head members). Walks stop at the head,
+// on a NULL or unreadable pointer (an error) or on a cycle not through the
+// head (an error).
+func (k *Kernel) ListEach(head uint64, fn func(node uint64) error) error {
+	lh, err := k.Types.Lookup("struct list_head")
+	if err != nil {
+		return err
+	}
+	nextOff, err := lh.Offset("next")
+	if err != nil {
+		return err
+	}
+	seen := map[uint64]bool{}
+	cur := head
+	for n := 0; ; n++ {
+		next, err := k.U64(cur + nextOff)
+		if err != nil {
+			return fmt.Errorf("list at 0x%x: reading next of 0x%x: %w", head, cur, err)
+		}
+		if next == head {
+			return nil
+		}
+		if next == 0 {
+			return fmt.Errorf("list at 0x%x: NULL next pointer in node 0x%x", head, cur)
+		}
+		if seen[next] || n >= maxListLen {
+			return fmt.Errorf("list at 0x%x: cycle or runaway list at node 0x%x after %d nodes", head, next, n)
+		}
+		seen[next] = true
+		if err := fn(next); err != nil {
+			if errors.Is(err, errStop) {
+				return nil
+			}
+			return err
+		}
+		cur = next
+	}
+}
+
+// containerOf turns the address of a member into the address of its
+// containing object.
+func (k *Kernel) containerOf(member uint64, typeName, path string) (uint64, error) {
+	t, err := k.Types.Lookup(typeName)
+	if err != nil {
+		return 0, err
+	}
+	off, err := t.Offset(path)
+	if err != nil {
+		return 0, err
+	}
+	return member - off, nil
+}

@@ -1,0 +1,73 @@
+// Command vmtriage reads a Linux kernel crash dump and says which known hang
+// killed the machine, with the evidence.
+//
+// Exit status: 0 no finding, 1 at least one finding, 2 error.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit statuses.
+const (
+	exitClean    = 0
+	exitFindings = 1
+	exitError    = 2
+)
+
+// errFindings makes the command exit with status 1 after printing a report.
+var errFindings = errors.New("findings")
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	switch {
+	case err == nil:
+		return exitClean
+	case errors.Is(err, errFindings):
+		return exitFindings
+	default:
+		fmt.Fprintln(os.Stderr, "vmtriage:", err)
+		return exitError
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "vmtriage",
+		Short: "Tell which known hang killed a Linux machine, from its crash dump",
+		Long: `vmtriage reads a Linux kernel crash dump (ELF or kdump-compressed vmcore) with
+the vmlinux it came from, and reports the known hangs it recognises, with the
+task, the kernel objects and the field values that prove them.
+
+Exit status: 0 no finding, 1 at least one finding, 2 error.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newAnalyzeCmd(), newDemoCmd(), newVersionCmd())
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print vmtriage's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "vmtriage", version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,132 @@
+package rules
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/vmtriage/vmtriage/analyzer"
+	"github.com/vmtriage/vmtriage/rules/report"
+)
+
+// dioLostWakeup is Red Hat bug 451819: dio_bio_end_aio() reads dio->waiter
+// without dio->bio_lock, races with dio_await_one() and wakes nobody; the
+// submitter sleeps forever on I/O that has completed.
+type dioLostWakeup struct{}
+
+func (dioLostWakeup) ID() string { return "dio-lost-wakeup" }
+
+var dioReferences = []string{
+	"https://bugzilla.redhat.com/show_bug.cgi?id=451819",
+	"upstream 5eb6c7a2ab41 (dio: lock refcount operations)",
+	"upstream fcb82f8835c1 (dio: remove bogus refcounting BUG_ON)",
+	"RHSA-2009:1024",
+}
+
+var dioFixedIn = []string{"2.6.20 (upstream)", "2.6.9-78.1.EL (RHEL 4)"}
+
+func (r dioLostWakeup) Evaluate(c *Context) []report.Finding {
+	var out []report.Finding
+	for _, t := range c.Tasks {
+		d, ok := c.DIOs[t.Addr]
+		if !ok {
+			continue
+		}
+		frames := c.Frames[t.Addr]
+		facts := []report.Fact{
+			{Name: "task sleeps uninterruptibly", Holds: t.StateName() == "UN",
+				Evidence: fmt.Sprintf("task 0x%x state %s", t.Addr, t.StateName())},
+			{Name: "task sleeps inside direct I/O on a dio whose waiter is the task",
+				Holds: d.Waiter == t.Addr && analyzer.HasFrame(frames, directIOFuncs...) &&
+					analyzer.HasFrame(frames, "io_schedule", "io_schedule_timeout", "dio_await_one"),
+				Evidence: fmt.Sprintf("dio 0x%x found at stack 0x%x, waiter 0x%x; stack: %s", d.Addr, d.Slot, d.Waiter, frameNames(frames, 4))},
+			{Name: "nothing is in flight (refcount 1)", Holds: d.Refcount == 1,
+				Evidence: fmt.Sprintf("refcount %d, bio_list 0x%x", d.Refcount, d.BioList)},
+		}
+		match := true
+		for _, f := range facts {
+			match = match && f.Holds
+		}
+		if !match {
+			continue
+		}
+		facts = append(facts, report.Fact{Name: "no bio in flight points at the dio (bio slab check)", Holds: true,
+			Evidence: "not run: slab walking is not implemented yet; refcount 1 already means only the submitter's reference is left"})
+		ev := &report.DIOEvidence{DIO: report.Hex(d.Addr), FoundAt: report.Hex(d.Slot), Refcount: d.Refcount,
+			Waiter: report.Hex(d.Waiter), BioList: report.Hex(d.BioList), IsAsync: d.IsAsync, Result: d.Result,
+			Size: d.Size, Inode: report.Hex(d.Inode), BioSlabCheck: "not run"}
+		if d.IsAsync == 1 && d.Rw&1 == 1 && d.Result > 0 && uint64(d.Result) != d.Size {
+			ev.PartialWrite = fmt.Sprintf("is_async 1 but result 0x%x != size 0x%x: the write into a hole of a sparse file completed only partially, so direct_io_worker() did not return -EIOCBQUEUED and waited synchronously in dio_await_completion()", d.Result, d.Size)
+		}
+		if d.IOCB != 0 {
+			if io, err := c.K.Kiocb(t, d.IOCB); err == nil {
+				ev.IOCB = &report.IOCB{Opcode: io.OpName, FD: io.FD, Buf: report.Hex(io.Buf), NBytes: io.NBytes,
+					Offset: report.Hex(uint64(io.Offset)), Kiocb: report.Hex(io.Kiocb)}
+				if io.UserCopy != 0 {
+					cp := report.Hex(io.UserCopy)
+					ev.IOCB.Copy = &cp
+				}
+				if io.File != 0 {
+					if f, err := c.K.File(io.File); err == nil {
+						ev.File = f.Path
+					}
+				}
+			}
+		}
+		f := report.Finding{
+			Rule: r.ID(), Title: "Direct-I/O lost wakeup: task waits forever for I/O that already completed",
+			Severity: "critical", Confidence: "high",
+			Bucket:     Bucket(r.ID(), []string{analyzer.WaitChannel(frames)}, c.System.Release),
+			References: dioReferences, FixedIn: dioFixedIn, Verdict: dioVerdict(c.System.Release),
+			RootTask: c.taskRef(t.Addr, true), Evidence: ev, Facts: facts,
+		}
+		f.Summary = fmt.Sprintf("%s %d sleeps in %s on dio 0x%x with refcount 1 and waiter set: the completion ran and woke nobody (race between dio_bio_end_aio() and dio_await_one())",
+			t.Comm, t.PID, analyzer.WaitChannel(frames), d.Addr)
+		if _, tr, err := c.K.HandleTransaction(t); err == nil {
+			if j := c.journalOf(tr); j != nil {
+				f.Journal = c.journalEvidence(j)
+				f.Summary += fmt.Sprintf("; it holds a handle on the journal of %s, which stalls every writer there", j.Mount)
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func frameNames(frames []analyzer.Frame, n int) string {
+	s := ""
+	for i, f := range frames {
+		if i == n {
+			s += " ..."
+			break
+		}
+		if i > 0 {
+			s += " <- "
+		}
+		s += f.Func
+	}
+	return s
+}
+
+var rhel4Release = regexp.MustCompile(`^2\.6\.9-(\d+)(?:\.(\d+))?`)
+
+// dioVerdict says whether the dump's kernel predates the fix.
+func dioVerdict(release string) string {
+	if m := rhel4Release.FindStringSubmatch(release); m != nil {
+		major, _ := strconv.Atoi(m[1])
+		minor, _ := strconv.Atoi(m[2])
+		if major < 78 || (major == 78 && minor < 1) {
+			return fmt.Sprintf("known bug, fix available: %s predates 2.6.9-78.1.EL (RHSA-2009:1024)", release)
+		}
+		return fmt.Sprintf("%s already carries the RHEL 4 fix (2.6.9-78.1.EL): a new cause of the same symptom", release)
+	}
+	if v := releaseFamily.FindStringSubmatch(release); v != nil && v[1] == "2" && v[2] == "6" && atoi(v[3]) < 20 {
+		return fmt.Sprintf("known bug, fix available: %s predates upstream 2.6.20", release)
+	}
+	return fmt.Sprintf("%s carries the upstream fix: the same symptom from a new cause, or the state caught between a completion and the waiter's recheck", release)
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}

@@ -1,0 +1,208 @@
+// Package rules is vmtriage's rule engine: it reads the kernel model once
+// (tasks, stacks, journals, direct-I/O requests) and runs every rule on
+// it. A rule has a stable ID, a title, references and the versions that fix
+// it, and returns findings with the evidence that proves them.
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/vmtriage/vmtriage/analyzer"
+	"github.com/vmtriage/vmtriage/rules/report"
+)
+
+// Rule recognises one kind of hang.
+type Rule interface {
+	ID() string
+	Evaluate(c *Context) []report.Finding
+}
+
+// All lists the rules in the order they run and report.
+func All() []Rule {
+	return []Rule{dioLostWakeup{}, journalStall{}, hungTasks{}}
+}
+
+// Context is what rules see: the kernel and what was read from it once.
+type Context struct {
+	K        *analyzer.Kernel
+	System   analyzer.System
+	Tasks    []analyzer.Task
+	ByAddr   map[uint64]*analyzer.Task
+	Frames   map[uint64][]analyzer.Frame // UN tasks' backtraces
+	Blocked  map[uint64]int64            // UN tasks' blocked seconds
+	DIOs     map[uint64]analyzer.DIO     // the dio each task in direct I/O sleeps on
+	Journals []analyzer.Journal
+}
+
+// directIOFuncs are the frames of a task waiting in dio_await_one.
+var directIOFuncs = []string{"__blockdev_direct_IO", "dio_await_one", "dio_await_completion", "direct_io_worker", "do_blockdev_direct_IO"}
+
+// NewContext reads what the rules need.
+func NewContext(k *analyzer.Kernel) (*Context, error) {
+	tasks, err := k.Tasks()
+	if err != nil {
+		return nil, err
+	}
+	c := &Context{K: k, Tasks: tasks, ByAddr: map[uint64]*analyzer.Task{},
+		Frames: map[uint64][]analyzer.Frame{}, Blocked: map[uint64]int64{}, DIOs: map[uint64]analyzer.DIO{}}
+	for i := range tasks {
+		c.ByAddr[tasks[i].Addr] = &tasks[i]
+	}
+	if c.System, err = k.System(len(tasks)); err != nil {
+		return nil, err
+	}
+	for _, t := range tasks {
+		if t.StateName() != "UN" && !c.inDirectIO(t) {
+			continue
+		}
+		fr, err := k.Backtrace(t)
+		if err != nil {
+			continue
+		}
+		c.Frames[t.Addr] = fr
+		if b, err := k.BlockedSeconds(t); err == nil {
+			c.Blocked[t.Addr] = b
+		}
+		if analyzer.HasFrame(fr, directIOFuncs...) {
+			if d, ok, err := k.FindDIO(t); err == nil && ok {
+				c.DIOs[t.Addr] = d
+			}
+		}
+	}
+	if c.Journals, err = k.Journals(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// inDirectIO is true for a running task with a dio (the negative variant
+// "running"): it is examined too, so the report can say why it is no hang.
+func (c *Context) inDirectIO(t analyzer.Task) bool {
+	return t.State == analyzer.TaskRunning && !t.Idle && t.JournalInfo != 0
+}
+
+// Analyze runs every rule and assembles the report.
+func Analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
+	c, err := NewContext(k)
+	if err != nil {
+		return nil, err
+	}
+	r := &report.Report{
+		Schema: report.Schema,
+		Tool:   report.Tool{Name: "vmtriage", Version: version},
+		Dump: report.Dump{Path: k.Dump.Path(), Format: string(k.Dump.Format()), Compression: k.Dump.Compression(),
+			Vmlinux: k.Syms.Path(), BuildID: k.Syms.BuildID()},
+		System: report.System{Release: c.System.Release, Version: c.System.Version, Nodename: c.System.Nodename,
+			Machine: c.System.Machine, CPUs: c.System.CPUs, MHz: c.System.MHz, Tasks: c.System.Tasks,
+			UptimeSeconds: c.System.Uptime, LoadAverage: c.System.LoadAverage, MemoryBytes: c.System.MemoryBytes,
+			Panic: c.System.Panic},
+		Findings:  []report.Finding{},
+		HungTasks: c.hungTasks(),
+	}
+	if !c.System.Time.IsZero() {
+		r.System.Time = c.System.Time.Format("2006-01-02T15:04:05Z")
+	}
+	for _, rule := range All() {
+		r.Findings = append(r.Findings, rule.Evaluate(c)...)
+	}
+	r.Warnings = k.Warnings()
+	return r, nil
+}
+
+// taskRef describes a task for a report.
+func (c *Context) taskRef(addr uint64, withStack bool) *report.TaskRef {
+	t, ok := c.ByAddr[addr]
+	if !ok {
+		return &report.TaskRef{PID: -1, Comm: "?", Task: report.Hex(addr)}
+	}
+	ref := &report.TaskRef{PID: t.PID, Comm: t.Comm, State: t.StateName(), CPU: t.CPU, Task: report.Hex(addr)}
+	if b, ok := c.Blocked[addr]; ok {
+		ref.BlockedSeconds = &b
+	}
+	if withStack {
+		for _, f := range c.Frames[addr] {
+			ref.Backtrace = append(ref.Backtrace, fmt.Sprintf("[%#x] %s at %#x", f.Slot, f, f.Addr))
+		}
+	}
+	return ref
+}
+
+// journalOf finds the journal whose running or committing transaction is
+// the given one.
+func (c *Context) journalOf(transaction uint64) *analyzer.Journal {
+	for i := range c.Journals {
+		j := &c.Journals[i]
+		if transaction != 0 && (j.Transaction == transaction || j.Committing == transaction) {
+			return j
+		}
+	}
+	return nil
+}
+
+// hungTasks lists every UN task with what it waits on.
+func (c *Context) hungTasks() []report.HungTask {
+	waiting := map[uint64]string{}
+	for _, j := range c.Journals {
+		for _, t := range j.WaitLocked {
+			waiting[t] = fmt.Sprintf("journal of %s (%s): transaction 0x%x is %s", j.Mount, j.Device, j.Transaction, j.TState)
+		}
+		for _, t := range j.WaitUpdates {
+			waiting[t] = fmt.Sprintf("journal commit of %s (%s): %d handle(s) still open on transaction 0x%x", j.Mount, j.Device, j.TUpdates, j.Transaction)
+		}
+	}
+	for t, d := range c.DIOs {
+		if d.Refcount > 1 {
+			waiting[t] = fmt.Sprintf("direct I/O in flight: dio 0x%x refcount %d", d.Addr, d.Refcount)
+		} else {
+			waiting[t] = fmt.Sprintf("direct I/O that already completed: dio 0x%x refcount %d, nothing in flight (lost wakeup)", d.Addr, d.Refcount)
+		}
+	}
+	out := []report.HungTask{}
+	for _, t := range c.Tasks {
+		if t.StateName() != "UN" {
+			continue
+		}
+		h := report.HungTask{PID: t.PID, Comm: t.Comm, CPU: t.CPU, Task: report.Hex(t.Addr),
+			WaitChannel: analyzer.WaitChannel(c.Frames[t.Addr]), Waiting: waiting[t.Addr]}
+		if b, ok := c.Blocked[t.Addr]; ok {
+			h.BlockedSeconds = &b
+		}
+		out = append(out, h)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return blocked(out[i]) > blocked(out[j]) })
+	return out
+}
+
+func blocked(h report.HungTask) int64 {
+	if h.BlockedSeconds == nil {
+		return -1
+	}
+	return *h.BlockedSeconds
+}
+
+var releaseFamily = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?`)
+
+// family is the kernel release family used in buckets: "2.6.9" for 2.6
+// kernels (each was its own line), "major.minor" after.
+func family(release string) string {
+	m := releaseFamily.FindStringSubmatch(release)
+	if m == nil {
+		return release
+	}
+	if m[1] == "2" && m[3] != "" {
+		return m[1] + "." + m[2] + "." + m[3]
+	}
+	return m[1] + "." + m[2]
+}
+
+// Bucket is a stable short id for (rule, root functions, release family):
+// the same bug on two machines shares it, different bugs do not.
+func Bucket(rule string, rootFuncs []string, release string) string {
+	sum := sha256.Sum256([]byte(rule + "|" + strings.Join(rootFuncs, ",") + "|" + family(release)))
+	return rule + "-" + hex.EncodeToString(sum[:])[:10]
+}

@@ -1,0 +1,148 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/vmtriage/vmtriage/analyzer"
+	"github.com/vmtriage/vmtriage/rules/report"
+)
+
+// journalStall is a jbd/jbd2 journal whose commit is stuck: the commit
+// thread locked the running transaction (T_LOCKED) and waits for t_updates
+// to reach zero, while every other writer queues on
+// j_wait_transaction_locked. The root is whoever holds the open handle.
+type journalStall struct{}
+
+func (journalStall) ID() string { return "journal-stall" }
+
+func (r journalStall) Evaluate(c *Context) []report.Finding {
+	var out []report.Finding
+	for i := range c.Journals {
+		j := &c.Journals[i]
+		if j.TState != "T_LOCKED" || j.TUpdates <= 0 || len(j.WaitLocked) == 0 {
+			continue
+		}
+		ev := c.journalEvidence(j)
+		f := report.Finding{
+			Rule: r.ID(), Title: "Journal commit stalled: transaction locked while a handle stays open",
+			Severity: "critical", Confidence: "high", Journal: ev,
+			References: []string{"fs/jbd/commit.c journal_commit_transaction()", "fs/jbd/transaction.c start_this_handle()"},
+		}
+		rootFuncs := []string{"journal_commit_transaction"}
+		if len(ev.HandleHolders) > 0 {
+			h := ev.HandleHolders[0]
+			f.RootTask = &h
+			rootFuncs = append(rootFuncs, analyzer.WaitChannel(c.Frames[uint64(h.Task)]))
+		}
+		f.Bucket = Bucket(r.ID(), rootFuncs, c.System.Release)
+		f.Summary = fmt.Sprintf("journal of %s (%s): transaction 0x%x %s with t_updates %d; %d task(s) wait for it to unlock",
+			j.Mount, j.Device, j.Transaction, j.TState, j.TUpdates, len(j.WaitLocked))
+		f.Facts = []report.Fact{
+			{Name: "running transaction is locked", Holds: true, Evidence: fmt.Sprintf("transaction 0x%x t_state %s", j.Transaction, j.TState)},
+			{Name: "handles still open", Holds: true, Evidence: fmt.Sprintf("t_updates %d", j.TUpdates)},
+			{Name: "commit thread waits on j_wait_updates", Holds: len(j.WaitUpdates) > 0, Evidence: taskList(c, j.WaitUpdates, 3)},
+			{Name: "writers wait on j_wait_transaction_locked", Holds: true, Evidence: fmt.Sprintf("%d tasks: %s", len(j.WaitLocked), taskList(c, j.WaitLocked, 5))},
+		}
+		f.Tree = c.journalTree(j, ev)
+		out = append(out, f)
+	}
+	return out
+}
+
+func taskList(c *Context, tasks []uint64, n int) string {
+	s := ""
+	for i, a := range tasks {
+		if i == n {
+			s += fmt.Sprintf(", ... (%d more)", len(tasks)-n)
+			break
+		}
+		if i > 0 {
+			s += ", "
+		}
+		if t, ok := c.ByAddr[a]; ok {
+			s += fmt.Sprintf("%s %d", t.Comm, t.PID)
+		} else {
+			s += fmt.Sprintf("task 0x%x", a)
+		}
+	}
+	return s
+}
+
+// journalEvidence describes a journal: commit thread, handle holders (the
+// tasks whose journal_info handle is on the transaction) and the queue.
+func (c *Context) journalEvidence(j *analyzer.Journal) *report.JournalEvidence {
+	ev := &report.JournalEvidence{Device: j.Device, Mount: j.Mount, Journal: report.Hex(j.Addr),
+		Transaction: report.Hex(j.Transaction), TState: j.TState, TUpdates: j.TUpdates,
+		WaitingTasks: len(j.WaitLocked), WaitingSample: []report.TaskRef{}}
+	if j.CommitTask != 0 {
+		ev.CommitTask = c.taskRef(j.CommitTask, false)
+	}
+	for _, t := range c.Tasks {
+		if t.JournalInfo == 0 {
+			continue
+		}
+		if _, tr, err := c.K.HandleTransaction(t); err == nil && tr == j.Transaction && tr != 0 {
+			ev.HandleHolders = append(ev.HandleHolders, *c.taskRef(t.Addr, false))
+		}
+	}
+	counts := map[string]int{}
+	for i, a := range j.WaitLocked {
+		ref := c.taskRef(a, false)
+		counts[ref.Comm]++
+		if i < 5 || i == len(j.WaitLocked)-1 || ref.Comm != "oracle" && len(ev.WaitingSample) < 12 {
+			ev.WaitingSample = append(ev.WaitingSample, *ref)
+		}
+	}
+	for name, n := range counts {
+		ev.WaitingByComm = append(ev.WaitingByComm, report.Count{Name: name, Count: n})
+	}
+	sort.Slice(ev.WaitingByComm, func(a, b int) bool {
+		if ev.WaitingByComm[a].Count != ev.WaitingByComm[b].Count {
+			return ev.WaitingByComm[a].Count > ev.WaitingByComm[b].Count
+		}
+		return ev.WaitingByComm[a].Name < ev.WaitingByComm[b].Name
+	})
+	return ev
+}
+
+// journalTree draws who waits on whom: writers -> commit thread -> holder.
+func (c *Context) journalTree(j *analyzer.Journal, ev *report.JournalEvidence) *report.Node {
+	byComm := ""
+	for i, n := range ev.WaitingByComm {
+		if i > 0 {
+			byComm += ", "
+		}
+		byComm += fmt.Sprintf("%d %s", n.Count, n.Name)
+	}
+	root := &report.Node{Label: fmt.Sprintf("%d tasks waiting on T_LOCKED (j_wait_transaction_locked): %s — e.g. %s",
+		len(j.WaitLocked), byComm, taskList(c, sampleAddrs(ev), 6))}
+	commit := &report.Node{Label: "commit thread (not found on j_wait_updates)"}
+	if ev.CommitTask != nil {
+		commit.Label = fmt.Sprintf("%s %d waiting on t_updates %d (j_wait_updates) in %s, transaction 0x%x",
+			ev.CommitTask.Comm, ev.CommitTask.PID, j.TUpdates, analyzer.WaitChannel(c.Frames[uint64(ev.CommitTask.Task)]), j.Transaction)
+	}
+	root.Children = []*report.Node{commit}
+	for _, h := range ev.HandleHolders {
+		label := fmt.Sprintf("%s %d holds handle 0x%x", h.Comm, h.PID, c.ByAddr[uint64(h.Task)].JournalInfo)
+		if h.BlockedSeconds != nil {
+			label += fmt.Sprintf(", blocked %d s", *h.BlockedSeconds)
+		}
+		if wc := analyzer.WaitChannel(c.Frames[uint64(h.Task)]); wc != "" {
+			label += " in " + wc
+		}
+		if d, ok := c.DIOs[uint64(h.Task)]; ok {
+			label += fmt.Sprintf(" on dio 0x%x (refcount %d)", d.Addr, d.Refcount)
+		}
+		commit.Children = append(commit.Children, &report.Node{Label: label})
+	}
+	return root
+}
+
+func sampleAddrs(ev *report.JournalEvidence) []uint64 {
+	var out []uint64
+	for _, t := range ev.WaitingSample {
+		out = append(out, uint64(t.Task))
+	}
+	return out
+}

@@ -1,0 +1,120 @@
+package symbols
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sort"
+	"testing"
+	"time"
+)
+
+// minimalELF64 is an ELF64 little-endian ET_EXEC header with no sections.
+func minimalELF64() []byte {
+	h := make([]byte, 64)
+	copy(h, "\x7fELF")
+	h[4], h[5], h[6] = 2, 1, 1                // ELFCLASS64, ELFDATA2LSB, EV_CURRENT
+	binary.LittleEndian.PutUint16(h[16:], 2)  // ET_EXEC
+	binary.LittleEndian.PutUint16(h[18:], 62) // EM_X86_64
+	binary.LittleEndian.PutUint32(h[20:], 1)  // EV_CURRENT
+	binary.LittleEndian.PutUint16(h[52:], 64) // e_ehsize
+	return h
+}
+
+// FuzzOpen feeds arbitrary bytes to NewImage and exercises every reader;
+// nothing may panic. Seeds: testdata/fuzz/FuzzOpen holds two small
+// objects with DWARF 2 and DWARF 5; more are added here.
+func FuzzOpen(f *testing.F) {
+	f.Add([]byte("not an ELF file"))
+	f.Add([]byte("\x7fELF"))
+	f.Add(minimalELF64())
+	withShoff := minimalELF64()
+	binary.LittleEndian.PutUint64(withShoff[40:], 1<<40) // section headers far past EOF
+	binary.LittleEndian.PutUint16(withShoff[58:], 64)
+	binary.LittleEndian.PutUint16(withShoff[60:], 3)
+	f.Add(withShoff)
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tm := time.AfterFunc(10*time.Second, func() { panic("HANG") })
+		defer tm.Stop()
+		im, err := NewImage(bytes.NewReader(data), "fuzz-input")
+		if err != nil {
+			return
+		}
+		_ = im.BuildID()
+		for _, a := range []uint64{0, 0x10, 0x1000, ^uint64(0)} {
+			im.Describe(a)
+		}
+		im.AddSymbols([]Symbol{{Name: "m", Addr: 0x1000, Size: 4, Kind: SymFunc, Module: "mod"}})
+		for _, s := range im.kernel.byAddr {
+			if _, err := im.ReadData(s.Name); err != nil {
+				continue
+			}
+		}
+		ts, err := im.Types()
+		if err != nil {
+			return
+		}
+		names := make([]string, 0, len(ts.index))
+		for n := range ts.index {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if len(names) > 50 {
+			names = names[:50]
+		}
+		for _, n := range names {
+			ty, err := ts.Lookup(n)
+			if err != nil {
+				continue
+			}
+			_ = ty.String()
+			var paths []string
+			walkPaths(ty, "", 0, &paths)
+			for _, p := range paths {
+				ty.HasField(p)
+			}
+			ty.EnumName(0)
+		}
+	})
+}
+
+// BenchmarkOpenStruct measures opening an image, indexing its DWARF and
+// decoding one struct.
+func BenchmarkOpenStruct(b *testing.B) {
+	needGCC(b)
+	obj := executable(b, "linked")
+	b.ResetTimer()
+	for b.Loop() {
+		im, err := Open(obj)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts, err := im.Types()
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := ts.Struct("dio")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.Offset("map_bh.b_size"); err != nil {
+			b.Fatal(err)
+		}
+		im.Close()
+	}
+}
+
+// BenchmarkStructCached measures a repeated lookup served by the cache.
+func BenchmarkStructCached(b *testing.B) {
+	needGCC(b)
+	ts := openTypes(b, executable(b, "linked"))
+	for b.Loop() {
+		st, err := ts.Struct("dio")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.Offset("map_bh.b_size"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,543 @@
+// Package symbols reads a Linux kernel's vmlinux: its ELF symbol table,
+// its GNU build-id, the initialized contents of its data symbols and,
+// lazily, the type layouts described by its DWARF debug information.
+//
+// Opening an image reads only the ELF headers, the symbol table and the
+// notes. DWARF is touched the first time [Image.Types] is called: a single
+// pass over the top-level debugging entries builds a name index, and a type
+// is decoded only when it is asked for, then cached.
+//
+// DWARF versions 2 (as written by gcc 3.4 for RHEL 4 kernels), 4 and 5 are
+// supported, including the three ways bit fields are described
+// (DW_AT_bit_offset counted from the most significant bit, and
+// DW_AT_data_bit_offset counted from the start of the structure).
+package symbols
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ErrNotFound is matched (with errors.Is) by the errors returned when a
+// symbol, type, field or constant does not exist.
+var ErrNotFound = errors.New("not found")
+
+// notFoundError names what was missing and the file it was looked for in.
+type notFoundError struct {
+	what string
+	file string
+}
+
+func (e *notFoundError) Error() string { return e.what + " not found in " + e.file }
+
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// SymbolKind classifies a symbol.
+type SymbolKind int
+
+// Symbol kinds.
+const (
+	// SymOther is any symbol that is neither a function nor a data object
+	// (assembler labels, absolute symbols, linker-defined markers).
+	SymOther SymbolKind = iota
+	// SymFunc is a function (ELF STT_FUNC, or kallsyms type t/T).
+	SymFunc
+	// SymObject is a data object (ELF STT_OBJECT, or kallsyms d/D/b/B/r/R).
+	SymObject
+)
+
+// String returns "func", "object" or "other".
+func (k SymbolKind) String() string {
+	switch k {
+	case SymFunc:
+		return "func"
+	case SymObject:
+		return "object"
+	default:
+		return "other"
+	}
+}
+
+// Symbol is a named address in the kernel or in a loaded module.
+type Symbol struct {
+	Name string
+	// Addr is the run-time address: for vmlinux symbols it includes the
+	// slide set with SetSlide.
+	Addr uint64
+	// Size is the symbol's size in bytes, 0 if unknown.
+	Size uint64
+	Kind SymbolKind
+	// Module is the module the symbol belongs to, "" for vmlinux.
+	Module string
+}
+
+// sym is a table entry: a symbol plus what Lookup needs to rank it.
+type sym struct {
+	Symbol
+	text   bool             // in executable code (a function or a label in a text section)
+	global bool             // global or weak binding
+	shndx  elf.SectionIndex // ELF section index, for ReadData; 0 for added symbols
+}
+
+// symTable is a set of symbols sorted by address with a name index.
+type symTable struct {
+	byAddr []sym
+	byName map[string]int // index into byAddr
+}
+
+// Image is an opened vmlinux (or any ELF object with a symbol table).
+// Its methods are safe for concurrent use.
+type Image struct {
+	path    string
+	file    *elf.File
+	closer  io.Closer
+	buildID string
+
+	mu      sync.RWMutex
+	slide   uint64
+	kernel  symTable
+	modules symTable
+
+	typesOnce sync.Once
+	types     *Types
+	typesErr  error
+}
+
+// textFallbackBound is how far past the nearest lower text symbol an
+// address may lie and still be described relative to it, when no sized
+// symbol contains it.
+const textFallbackBound = 64 << 10
+
+// maxReadData bounds ReadData so that a corrupt size cannot exhaust memory.
+const maxReadData = 256 << 20
+
+// Open opens the vmlinux at path. The ELF file may be ET_EXEC, ET_DYN or
+// ET_REL; a missing symbol table or DWARF is not an error (Types reports
+// the latter). Close the image when done with it.
+func Open(path string) (*Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("symbols: open vmlinux: %w", err)
+	}
+	im, err := newImage(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	im.closer = f
+	return im, nil
+}
+
+// NewImage reads an ELF image from r; name is used in error messages and
+// returned by Path. The reader must stay valid while the image is used.
+func NewImage(r io.ReaderAt, name string) (*Image, error) {
+	return newImage(r, name)
+}
+
+func newImage(r io.ReaderAt, path string) (im *Image, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			im, err = nil, fmt.Errorf("symbols: %s: malformed ELF file: %v", path, p)
+		}
+	}()
+	var magic [4]byte
+	if n, _ := r.ReadAt(magic[:], 0); n < len(magic) || string(magic[:]) != elf.ELFMAG {
+		return nil, fmt.Errorf("symbols: %s is not an ELF file (no \\x7fELF magic)", path)
+	}
+	ef, err := elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: malformed ELF file: %w", path, err)
+	}
+	switch ef.Type {
+	case elf.ET_EXEC, elf.ET_DYN, elf.ET_REL:
+	default:
+		return nil, fmt.Errorf("symbols: %s is an ELF file of type %v, want an executable kernel image (ET_EXEC or ET_DYN)", path, ef.Type)
+	}
+	im = &Image{path: path, file: ef}
+	im.buildID = readBuildID(ef)
+	if err := im.loadSymbols(); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
+
+// Close releases the file opened by Open. Types obtained from the image
+// stay usable for the types already decoded.
+func (im *Image) Close() error {
+	if im.closer == nil {
+		return nil
+	}
+	err := im.closer.Close()
+	im.closer = nil
+	if err != nil {
+		return fmt.Errorf("symbols: close %s: %w", im.path, err)
+	}
+	return nil
+}
+
+// Path returns the file name the image was opened from.
+func (im *Image) Path() string { return im.path }
+
+// BuildID returns the GNU build-id (NT_GNU_BUILD_ID note) in lower-case
+// hex, or "" if the image has none.
+func (im *Image) BuildID() string { return im.buildID }
+
+// readBuildID looks for an NT_GNU_BUILD_ID note in the note sections, or
+// in PT_NOTE segments when there are no section headers.
+func readBuildID(ef *elf.File) string {
+	var blobs [][]byte
+	for _, s := range ef.Sections {
+		if s.Type == elf.SHT_NOTE {
+			if b, err := s.Data(); err == nil {
+				blobs = append(blobs, b)
+			}
+		}
+	}
+	if len(blobs) == 0 {
+		for _, p := range ef.Progs {
+			if p.Type == elf.PT_NOTE && p.Filesz > 0 && p.Filesz < 1<<20 {
+				b := make([]byte, p.Filesz)
+				if _, err := p.ReadAt(b, 0); err == nil {
+					blobs = append(blobs, b)
+				}
+			}
+		}
+	}
+	for _, b := range blobs {
+		if id := findBuildID(b, ef.ByteOrder); id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
+// findBuildID parses ELF notes (4-byte aligned, as both ELF classes use
+// for GNU notes) and returns the hex descriptor of NT_GNU_BUILD_ID.
+func findBuildID(b []byte, order binary.ByteOrder) string {
+	const ntGNUBuildID = 3
+	align := func(n uint64) uint64 { return (n + 3) &^ 3 }
+	for len(b) >= 12 {
+		namesz := uint64(order.Uint32(b[0:]))
+		descsz := uint64(order.Uint32(b[4:]))
+		typ := order.Uint32(b[8:])
+		b = b[12:]
+		if namesz > uint64(len(b)) || align(namesz) > uint64(len(b)) {
+			return ""
+		}
+		name := b[:namesz]
+		b = b[align(namesz):]
+		if descsz > uint64(len(b)) {
+			return ""
+		}
+		desc := b[:descsz]
+		if align(descsz) > uint64(len(b)) {
+			b = nil
+		} else {
+			b = b[align(descsz):]
+		}
+		if typ == ntGNUBuildID && bytes.Equal(bytes.TrimRight(name, "\x00"), []byte("GNU")) && len(desc) > 0 {
+			return hex.EncodeToString(desc)
+		}
+	}
+	return ""
+}
+
+// loadSymbols reads .symtab (or .dynsym when there is no .symtab).
+func (im *Image) loadSymbols() error {
+	esyms, err := im.file.Symbols()
+	if errors.Is(err, elf.ErrNoSymbols) {
+		esyms, err = im.file.DynamicSymbols()
+		if errors.Is(err, elf.ErrNoSymbols) {
+			esyms, err = nil, nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("symbols: %s: reading symbol table: %w", im.path, err)
+	}
+	syms := make([]sym, 0, len(esyms))
+	for _, es := range esyms {
+		if es.Name == "" || es.Section == elf.SHN_UNDEF || strings.HasPrefix(es.Name, "$") {
+			continue
+		}
+		st := elf.ST_TYPE(es.Info)
+		var s sym
+		switch st {
+		case elf.STT_FUNC:
+			s.Kind = SymFunc
+			s.text = true
+		case elf.STT_OBJECT, elf.STT_TLS, elf.STT_COMMON:
+			s.Kind = SymObject
+		case elf.STT_NOTYPE:
+			s.Kind = SymOther
+			if int(es.Section) < len(im.file.Sections) && es.Section < elf.SHN_LORESERVE {
+				s.text = im.file.Sections[es.Section].Flags&elf.SHF_EXECINSTR != 0
+			}
+		default: // sections, files, ifuncs and the like
+			if st != elf.STT_GNU_IFUNC {
+				continue
+			}
+			s.Kind = SymFunc
+			s.text = true
+		}
+		s.Name = es.Name
+		s.Addr = es.Value
+		s.Size = es.Size
+		b := elf.ST_BIND(es.Info)
+		s.global = b == elf.STB_GLOBAL || b == elf.STB_WEAK
+		s.shndx = es.Section
+		syms = append(syms, s)
+	}
+	im.kernel = buildTable(syms)
+	return nil
+}
+
+// better reports whether a should be preferred over b when both start at
+// the same address: sized before unsized, functions before objects
+// before others, global before local, fewer leading underscores, then by
+// name for determinism.
+func better(a, b *sym) bool {
+	if (a.Size > 0) != (b.Size > 0) {
+		return a.Size > 0
+	}
+	rank := func(s *sym) int {
+		switch s.Kind {
+		case SymFunc:
+			return 0
+		case SymObject:
+			return 1
+		}
+		return 2
+	}
+	if rank(a) != rank(b) {
+		return rank(a) < rank(b)
+	}
+	if a.global != b.global {
+		return a.global
+	}
+	ua := len(a.Name) - len(strings.TrimLeft(a.Name, "_"))
+	ub := len(b.Name) - len(strings.TrimLeft(b.Name, "_"))
+	if ua != ub {
+		return ua < ub
+	}
+	return a.Name < b.Name
+}
+
+func buildTable(syms []sym) symTable {
+	sort.SliceStable(syms, func(i, j int) bool {
+		if syms[i].Addr != syms[j].Addr {
+			return syms[i].Addr < syms[j].Addr
+		}
+		return better(&syms[i], &syms[j])
+	})
+	t := symTable{byAddr: syms, byName: make(map[string]int, len(syms))}
+	for i := range syms {
+		prev, ok := t.byName[syms[i].Name]
+		if !ok || (!syms[prev].global && syms[i].global) {
+			t.byName[syms[i].Name] = i
+		}
+	}
+	return t
+}
+
+// lookup finds the symbol for addr in t. quality is 2 when a sized
+// symbol contains addr, 1 for the nearest-lower-text fallback, 0 for none.
+func (t *symTable) lookup(addr uint64) (s *sym, quality int) {
+	syms := t.byAddr
+	i := sort.Search(len(syms), func(i int) bool { return syms[i].Addr > addr }) - 1
+	if i < 0 {
+		return nil, 0
+	}
+	// Symbols at the greatest address <= addr come first in rank order,
+	// so the first containing one found is the best. Scan back a little
+	// further for a sized symbol that encloses addr past smaller labels.
+	const maxScan = 64
+	for j := i; j >= 0 && i-j < maxScan; j-- {
+		c := &syms[j]
+		if c.Size > 0 && addr-c.Addr < c.Size {
+			// Prefer the best-ranked symbol at that same address.
+			k := j
+			for k > 0 && syms[k-1].Addr == c.Addr {
+				k--
+			}
+			for ; k <= j; k++ {
+				if syms[k].Size > 0 && addr-syms[k].Addr < syms[k].Size {
+					return &syms[k], 2
+				}
+			}
+			return c, 2
+		}
+	}
+	for j := i; j >= 0 && addr-syms[j].Addr < textFallbackBound; j-- {
+		if syms[j].text {
+			k := j
+			for k > 0 && syms[k-1].Addr == syms[j].Addr {
+				k--
+			}
+			for ; k <= j; k++ {
+				if syms[k].text {
+					return &syms[k], 1
+				}
+			}
+		}
+	}
+	return nil, 0
+}
+
+// Symbol returns the named symbol, from vmlinux first, then from the
+// symbols added with AddSymbols.
+func (im *Image) Symbol(name string) (Symbol, bool) {
+	im.mu.RLock()
+	defer im.mu.RUnlock()
+	if i, ok := im.kernel.byName[name]; ok {
+		s := im.kernel.byAddr[i].Symbol
+		s.Addr += im.slide
+		return s, true
+	}
+	if i, ok := im.modules.byName[name]; ok {
+		return im.modules.byAddr[i].Symbol, true
+	}
+	return Symbol{}, false
+}
+
+// Addr returns the run-time address of the named symbol.
+func (im *Image) Addr(name string) (uint64, error) {
+	s, ok := im.Symbol(name)
+	if !ok {
+		return 0, &notFoundError{what: "symbol " + name, file: im.path}
+	}
+	return s.Addr, nil
+}
+
+// Lookup returns the symbol containing addr and addr's offset into it.
+// A sized symbol that contains addr is preferred (functions first); when
+// there is none, the nearest lower symbol in executable code within 64 KiB
+// is used, as kallsyms would. Added module symbols take part too.
+func (im *Image) Lookup(addr uint64) (Symbol, uint64, bool) {
+	im.mu.RLock()
+	defer im.mu.RUnlock()
+	var ks *sym
+	var kq int
+	if addr >= im.slide {
+		ks, kq = im.kernel.lookup(addr - im.slide)
+	}
+	ms, mq := im.modules.lookup(addr)
+	var best Symbol
+	switch {
+	case kq == 0 && mq == 0:
+		return Symbol{}, 0, false
+	case kq > mq, kq == mq && ks.Addr+im.slide >= ms.Addr:
+		best = ks.Symbol
+		best.Addr += im.slide
+	default:
+		best = ms.Symbol
+	}
+	return best, addr - best.Addr, true
+}
+
+// Describe renders addr as "name+0xoff" (with " [module]" appended for
+// module symbols), or as "0x..." when no symbol covers it.
+func (im *Image) Describe(addr uint64) string {
+	s, off, ok := im.Lookup(addr)
+	if !ok {
+		return fmt.Sprintf("%#x", addr)
+	}
+	d := fmt.Sprintf("%s+%#x", s.Name, off)
+	if off == 0 {
+		d = s.Name + "+0x0"
+	}
+	if s.Module != "" {
+		d += " [" + s.Module + "]"
+	}
+	return d
+}
+
+// AddSymbols merges symbols found elsewhere (typically module symbols read
+// from the dump's memory) into Symbol, Addr, Lookup and Describe. Their
+// addresses are taken as run-time addresses: SetSlide does not move them.
+// vmlinux symbols win name clashes.
+func (im *Image) AddSymbols(syms []Symbol) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	all := make([]sym, 0, len(im.modules.byAddr)+len(syms))
+	all = append(all, im.modules.byAddr...)
+	for _, s := range syms {
+		if s.Name == "" {
+			continue
+		}
+		all = append(all, sym{Symbol: s, text: s.Kind == SymFunc, global: true})
+	}
+	im.modules = buildTable(all)
+}
+
+// SetSlide sets the KASLR offset added to every vmlinux symbol address
+// (not to symbols added with AddSymbols). The default is 0.
+func (im *Image) SetSlide(off uint64) {
+	im.mu.Lock()
+	im.slide = off
+	im.mu.Unlock()
+}
+
+// Slide returns the offset set with SetSlide.
+func (im *Image) Slide() uint64 {
+	im.mu.RLock()
+	defer im.mu.RUnlock()
+	return im.slide
+}
+
+// ReadData returns the initialized bytes of the named vmlinux data symbol
+// (Size bytes from its section in the file), e.g. linux_banner. Symbols in
+// .bss or without a size are errors.
+func (im *Image) ReadData(name string) (data []byte, err error) {
+	im.mu.RLock()
+	i, ok := im.kernel.byName[name]
+	var s sym
+	if ok {
+		s = im.kernel.byAddr[i]
+	}
+	im.mu.RUnlock()
+	if !ok {
+		return nil, &notFoundError{what: "symbol " + name, file: im.path}
+	}
+	if s.Size == 0 {
+		return nil, fmt.Errorf("symbols: symbol %s in %s has no size", name, im.path)
+	}
+	if s.Size > maxReadData {
+		return nil, fmt.Errorf("symbols: symbol %s in %s is too large to read (%d bytes)", name, im.path, s.Size)
+	}
+	if s.shndx >= elf.SHN_LORESERVE || int(s.shndx) >= len(im.file.Sections) {
+		return nil, fmt.Errorf("symbols: symbol %s in %s is not in a file section", name, im.path)
+	}
+	sec := im.file.Sections[s.shndx]
+	if sec.Type == elf.SHT_NOBITS {
+		return nil, fmt.Errorf("symbols: symbol %s is in %s (no initialized data in %s)", name, sec.Name, im.path)
+	}
+	// In executables symbol values are addresses; in relocatable objects
+	// they are offsets into the section (whose Addr is 0).
+	off := s.Addr - sec.Addr
+	if s.Addr < sec.Addr || off > sec.Size || s.Size > sec.Size-off {
+		return nil, fmt.Errorf("symbols: symbol %s (%#x, %d bytes) lies outside its section %s in %s", name, s.Addr, s.Size, sec.Name, im.path)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			data, err = nil, fmt.Errorf("symbols: reading %s from %s in %s: %v", name, sec.Name, im.path, p)
+		}
+	}()
+	rs := sec.Open()
+	if _, err := rs.Seek(int64(off), io.SeekStart); err != nil {
+		return nil, fmt.Errorf("symbols: reading %s from %s in %s: %w", name, sec.Name, im.path, err)
+	}
+	data = make([]byte, s.Size)
+	if _, err := io.ReadFull(rs, data); err != nil {
+		return nil, fmt.Errorf("symbols: reading %s from %s in %s: %w", name, sec.Name, im.path, err)
+	}
+	return data, nil
+}

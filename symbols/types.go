@@ -1,0 +1,843 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+)
+
+// Types gives access to the type layouts in an image's DWARF. It is built
+// by Image.Types with one pass over the top-level debugging entries; each
+// type is decoded on first use and cached. Its methods are safe for
+// concurrent use.
+type Types struct {
+	path     string
+	data     *dwarf.Data
+	order    binary.ByteOrder
+	addrSize uint64
+
+	// Built once by the index pass, read-only afterwards.
+	index  map[string]dwarf.Offset // "struct dio", "enum x", "transaction_t", "int"
+	consts map[string]int64        // enumerator values
+
+	mu     sync.Mutex
+	gcache map[dwarf.Offset]godwarf.Type
+	conv   map[godwarf.Type]*Type
+	ptrs   map[*Type]*Type // pointer types made by Lookup("T *")
+	void   *Type
+}
+
+// Types returns the image's DWARF type information, building the name
+// index on the first call. It fails if the image has no DWARF.
+func (im *Image) Types() (*Types, error) {
+	im.typesOnce.Do(func() { im.types, im.typesErr = im.loadTypes() })
+	return im.types, im.typesErr
+}
+
+func (im *Image) loadTypes() (t *Types, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			t, err = nil, fmt.Errorf("symbols: %s: malformed DWARF: %v", im.path, p)
+		}
+	}()
+	hasInfo := false
+	for _, s := range im.file.Sections {
+		if s.Name == ".debug_info" || s.Name == ".zdebug_info" {
+			hasInfo = true
+		}
+	}
+	if !hasInfo {
+		return nil, fmt.Errorf("symbols: %s has no DWARF debug info (.debug_info); a vmlinux built with CONFIG_DEBUG_INFO, or its separate debuginfo file, is needed for types", im.path)
+	}
+	data, err := im.file.DWARF()
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: reading DWARF: %w", im.path, err)
+	}
+	t = &Types{
+		path:     im.path,
+		data:     data,
+		order:    im.file.ByteOrder,
+		addrSize: 8,
+		index:    make(map[string]dwarf.Offset),
+		consts:   make(map[string]int64),
+		gcache:   make(map[dwarf.Offset]godwarf.Type),
+		conv:     make(map[godwarf.Type]*Type),
+		ptrs:     make(map[*Type]*Type),
+		void:     &Type{Kind: Void, Name: "void"},
+	}
+	if im.file.Class == elf.ELFCLASS32 {
+		t.addrSize = 4
+	}
+	if err := t.buildIndex(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// buildIndex walks the top-level entries of every unit, recording where
+// named struct, union, enum, typedef and base types are defined, and the
+// values of all enumerators. Children of other entries are skipped (using
+// DW_AT_sibling where the producer wrote it).
+func (t *Types) buildIndex() error {
+	r := t.data.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil {
+			return fmt.Errorf("symbols: %s: malformed DWARF while indexing types: %w", t.path, err)
+		}
+		if e == nil {
+			return nil
+		}
+		switch e.Tag {
+		case 0, dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
+			continue // descend into the unit
+		}
+		name, _ := e.Val(dwarf.AttrName).(string)
+		decl, _ := e.Val(dwarf.AttrDeclaration).(bool)
+		add := func(key string) {
+			if name == "" || decl {
+				return
+			}
+			if _, ok := t.index[key]; !ok {
+				t.index[key] = e.Offset
+			}
+		}
+		switch e.Tag {
+		case dwarf.TagStructType, dwarf.TagClassType:
+			add("struct " + name)
+		case dwarf.TagUnionType:
+			add("union " + name)
+		case dwarf.TagTypedef:
+			add(name)
+		case dwarf.TagBaseType:
+			add(name)
+			add(cIntName(name))
+		case dwarf.TagEnumerationType:
+			add("enum " + name)
+			if e.Children {
+				if err := t.indexEnumerators(r); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+	}
+}
+
+// indexEnumerators records the enumerators that follow an enumeration
+// entry, consuming its children.
+func (t *Types) indexEnumerators(r *dwarf.Reader) error {
+	for {
+		kid, err := r.Next()
+		if err != nil {
+			return fmt.Errorf("symbols: %s: malformed DWARF in an enumeration: %w", t.path, err)
+		}
+		if kid == nil {
+			return fmt.Errorf("symbols: %s: malformed DWARF: enumeration not terminated", t.path)
+		}
+		if kid.Tag == 0 {
+			return nil
+		}
+		if kid.Tag == dwarf.TagEnumerator {
+			name, _ := kid.Val(dwarf.AttrName).(string)
+			if v, ok := constValue(kid); ok && name != "" {
+				if _, dup := t.consts[name]; !dup {
+					t.consts[name] = v
+				}
+			}
+		}
+		if kid.Children {
+			r.SkipChildren()
+		}
+	}
+}
+
+func constValue(e *dwarf.Entry) (int64, bool) {
+	switch v := e.Val(dwarf.AttrConstValue).(type) {
+	case int64:
+		return v, true
+	case uint64:
+		return int64(v), true
+	}
+	return 0, false
+}
+
+// Constant returns the value of the enumerator name, e.g. "T_LOCKED".
+func (t *Types) Constant(name string) (int64, error) {
+	v, ok := t.consts[name]
+	if !ok {
+		return 0, &notFoundError{what: "enumerator " + name, file: t.path}
+	}
+	return v, nil
+}
+
+// Lookup returns the named type: "struct dio", "union x", "enum y", a
+// typedef such as "transaction_t", or a base type ("int", "unsigned long"
+// and gcc's "long unsigned int" alike). A trailing "*" asks for a pointer
+// to the type ("struct page *").
+func (t *Types) Lookup(name string) (*Type, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lookup(name)
+}
+
+func (t *Types) lookup(name string) (*Type, error) {
+	key := strings.Join(strings.Fields(name), " ")
+	if strings.HasSuffix(key, "*") {
+		base, err := t.lookup(strings.TrimSuffix(key, "*"))
+		if err != nil {
+			return nil, err
+		}
+		return t.pointerTo(base), nil
+	}
+	off, ok := t.index[key]
+	if !ok {
+		off, ok = t.index[cIntName(key)]
+	}
+	if !ok {
+		return nil, &notFoundError{what: "type " + key, file: t.path}
+	}
+	return t.decode(off)
+}
+
+func (t *Types) pointerTo(base *Type) *Type {
+	if p, ok := t.ptrs[base]; ok {
+		return p
+	}
+	p := &Type{Kind: Pointer, Size: t.addrSize, Elem: base}
+	t.ptrs[base] = p
+	return p
+}
+
+// Struct returns struct name, or, if there is none, the struct that a
+// typedef called name stands for. A leading "struct " in name is allowed.
+func (t *Types) Struct(name string) (*Type, error) {
+	name = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), "struct "))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ty, err := t.lookup("struct " + name)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return ty, err
+	}
+	if off, ok := t.index[name]; ok {
+		td, err := t.decode(off)
+		if err != nil {
+			return nil, err
+		}
+		if r := td.Resolve(); r != nil && r.Kind == Struct {
+			return r, nil
+		}
+	}
+	return nil, &notFoundError{what: "struct " + name, file: t.path}
+}
+
+// decode reads the type entry at off through godwarf and converts it.
+// The caller holds t.mu.
+func (t *Types) decode(off dwarf.Offset) (ty *Type, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ty, err = nil, fmt.Errorf("symbols: %s: malformed DWARF type at offset %#x: %v", t.path, off, p)
+		}
+	}()
+	gt, err := godwarf.ReadType(t.data, 0, off, t.gcache)
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: decoding DWARF type at offset %#x: %w", t.path, off, err)
+	}
+	var added []godwarf.Type
+	ty, err = t.convert(gt, &added, 0)
+	if err != nil {
+		// Forget partly built types so that no later lookup sees them.
+		for _, g := range added {
+			delete(t.conv, g)
+		}
+		return nil, err
+	}
+	return ty, nil
+}
+
+// maxDepth bounds the conversion recursion; real C type graphs are far
+// shallower because cycles are cut by the conversion cache.
+const maxDepth = 10000
+
+// convert turns a godwarf type into a *Type, sharing nodes through
+// t.conv. The node is entered in the cache before its parts are
+// converted, so cycles through pointers terminate.
+func (t *Types) convert(gt godwarf.Type, added *[]godwarf.Type, depth int) (*Type, error) {
+	if gt == nil {
+		return t.void, nil
+	}
+	if ty, ok := t.conv[gt]; ok {
+		return ty, nil
+	}
+	if depth > maxDepth {
+		return nil, fmt.Errorf("symbols: %s: DWARF type nesting too deep at offset %#x", t.path, gt.Common().Offset)
+	}
+	if _, ok := gt.(*godwarf.VoidType); ok {
+		return t.void, nil
+	}
+	// A declaration-only struct, union or enum: use the definition from
+	// another unit when there is one.
+	if st, ok := gt.(*godwarf.StructType); ok && st.Incomplete && st.StructName != "" {
+		tag := "struct "
+		if st.Kind == "union" {
+			tag = "union "
+		}
+		if off, ok := t.index[tag+st.StructName]; ok && off != st.Offset {
+			def, err := godwarf.ReadType(t.data, 0, off, t.gcache)
+			if err != nil {
+				return nil, fmt.Errorf("symbols: %s: decoding DWARF type at offset %#x: %w", t.path, off, err)
+			}
+			if ds, ok := def.(*godwarf.StructType); ok && !ds.Incomplete {
+				ty, err := t.convert(def, added, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				t.conv[gt] = ty
+				*added = append(*added, gt)
+				return ty, nil
+			}
+		}
+	}
+
+	ty := &Type{}
+	t.conv[gt] = ty
+	*added = append(*added, gt)
+	c := gt.Common()
+	ty.Name = c.Name
+	if c.ByteSize > 0 {
+		ty.Size = uint64(c.ByteSize)
+	}
+	sub := func(g godwarf.Type) (*Type, error) { return t.convert(g, added, depth+1) }
+
+	var err error
+	switch g := gt.(type) {
+	case *godwarf.StructType:
+		ty.Kind = Struct
+		if g.Kind == "union" {
+			ty.Kind = Union
+		}
+		ty.Name = g.StructName
+		ty.Incomplete = g.Incomplete
+		err = t.convertFields(ty, g, sub)
+	case *godwarf.EnumType:
+		ty.Kind = Enum
+		ty.Name = g.EnumName
+		ty.Enumerators = make([]Enumerator, 0, len(g.Val))
+		for _, v := range g.Val {
+			ty.Enumerators = append(ty.Enumerators, Enumerator{Name: v.Name, Value: v.Val})
+		}
+	case *godwarf.TypedefType:
+		ty.Kind = Typedef
+		if ty.Elem, err = sub(g.Type); err == nil && ty.Elem.Size > 0 {
+			ty.Size = ty.Elem.Size
+		}
+	case *godwarf.QualType:
+		switch g.Qual {
+		case "const":
+			ty.Kind = Const
+		case "volatile":
+			ty.Kind = Volatile
+		default:
+			ty.Kind = Restrict
+		}
+		ty.Name = ""
+		if ty.Elem, err = sub(g.Type); err == nil {
+			ty.Size = ty.Elem.Size
+		}
+	case *godwarf.PtrType:
+		ty.Kind = Pointer
+		ty.Name = ""
+		if ty.Size == 0 {
+			ty.Size = t.addrSize
+		}
+		ty.Elem, err = sub(g.Type)
+	case *godwarf.ArrayType:
+		err = t.convertArray(ty, g, sub)
+	case *godwarf.FuncType:
+		ty.Kind = Func
+		ty.Size = 0 // godwarf gives C function types the size of a pointer
+		ty.Name = ""
+		if ty.Elem, err = sub(g.ReturnType); err != nil {
+			break
+		}
+		for _, p := range g.ParamType {
+			if _, ok := p.(*godwarf.DotDotDotType); ok {
+				ty.Variadic = true
+				continue
+			}
+			var pt *Type
+			if pt, err = sub(p); err != nil {
+				break
+			}
+			ty.Params = append(ty.Params, pt)
+		}
+	case *godwarf.IntType:
+		ty.Kind = Int
+	case *godwarf.UintType, *godwarf.AddrType:
+		ty.Kind = Uint
+	case *godwarf.CharType:
+		ty.Kind = Char
+	case *godwarf.UcharType:
+		ty.Kind = Uchar
+	case *godwarf.BoolType:
+		ty.Kind = Bool
+	case *godwarf.FloatType:
+		ty.Kind = Float
+	case *godwarf.ComplexType:
+		ty.Kind = Complex
+	case *godwarf.UnsupportedType:
+		ty.Kind = Other
+		if g.Tag == dwarf.TagAtomicType {
+			// godwarf does not model _Atomic: treat it as a qualifier.
+			ty.Kind = Atomic
+			ty.Name = ""
+			err = t.convertQualTarget(ty, c.Offset, sub)
+		}
+	default:
+		ty.Kind = Other
+		if ty.Name == "" {
+			ty.Name = gt.String()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ty, nil
+}
+
+// convertQualTarget reads the DW_AT_type of the entry at off (for entries
+// godwarf leaves unsupported) into ty.Elem.
+func (t *Types) convertQualTarget(ty *Type, off dwarf.Offset, sub func(godwarf.Type) (*Type, error)) error {
+	e, err := t.entryAt(off)
+	if err != nil {
+		return err
+	}
+	toff, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+	if !ok {
+		ty.Elem = t.void
+		return nil
+	}
+	gt, err := godwarf.ReadType(t.data, 0, toff, t.gcache)
+	if err != nil {
+		return fmt.Errorf("symbols: %s: decoding DWARF type at offset %#x: %w", t.path, toff, err)
+	}
+	if ty.Elem, err = sub(gt); err != nil {
+		return err
+	}
+	ty.Size = ty.Elem.Size
+	return nil
+}
+
+func (t *Types) entryAt(off dwarf.Offset) (*dwarf.Entry, error) {
+	r := t.data.Reader()
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: reading DWARF entry at offset %#x: %w", t.path, off, err)
+	}
+	if e == nil || e.Offset != off {
+		return nil, fmt.Errorf("symbols: %s: malformed DWARF: no entry at offset %#x", t.path, off)
+	}
+	return e, nil
+}
+
+// convertArray builds an array type from the DWARF entry itself: godwarf
+// rewrites the element count of arrays it takes for zero-length (and does
+// so on the shared cached node, wrongly for arrays followed by a DWARF 5
+// bit field), so the bounds are read here.
+func (t *Types) convertArray(ty *Type, g *godwarf.ArrayType, sub func(godwarf.Type) (*Type, error)) error {
+	ty.Kind = Array
+	ty.Name = ""
+	e, err := t.entryAt(g.Offset)
+	if err != nil {
+		return err
+	}
+	var dims []int64
+	if e.Children {
+		r := t.data.Reader()
+		r.Seek(g.Offset)
+		if _, err := r.Next(); err != nil {
+			return fmt.Errorf("symbols: %s: reading DWARF array at offset %#x: %w", t.path, g.Offset, err)
+		}
+		for {
+			kid, err := r.Next()
+			if err != nil {
+				return fmt.Errorf("symbols: %s: reading DWARF array at offset %#x: %w", t.path, g.Offset, err)
+			}
+			if kid == nil || kid.Tag == 0 {
+				break
+			}
+			if kid.Tag == dwarf.TagSubrangeType || kid.Tag == dwarf.TagEnumerationType {
+				dims = append(dims, subrangeLen(kid))
+			}
+			if kid.Children {
+				r.SkipChildren()
+			}
+		}
+	}
+	if len(dims) == 0 {
+		dims = []int64{-1}
+	}
+	// Element: godwarf's innermost element type.
+	elemG := g.Type
+	for i := 1; i < len(dims); i++ {
+		if at, ok := elemG.(*godwarf.ArrayType); ok && at.Offset == 0 {
+			elemG = at.Type
+		}
+	}
+	elem, err := sub(elemG)
+	if err != nil {
+		return err
+	}
+	// Build inner dimensions from the innermost out.
+	for i := len(dims) - 1; i >= 1; i-- {
+		inner := &Type{Kind: Array, Len: dims[i], Elem: elem}
+		if dims[i] > 0 {
+			inner.Size = uint64(dims[i]) * elem.Size
+		}
+		elem = inner
+	}
+	ty.Len = dims[0]
+	ty.Elem = elem
+	ty.Size = 0
+	if bs, ok := e.Val(dwarf.AttrByteSize).(int64); ok && bs > 0 {
+		ty.Size = uint64(bs)
+	} else if ty.Len > 0 {
+		ty.Size = uint64(ty.Len) * elem.Size
+	}
+	return nil
+}
+
+// subrangeLen returns an array dimension's length: -1 if unknown
+// (flexible array member, variable length), 0 for "[0]" (including gcc
+// 3.x's upper bound of -1 written as an unsigned 0xffffffff).
+func subrangeLen(e *dwarf.Entry) int64 {
+	if e.Tag == dwarf.TagEnumerationType {
+		return -1
+	}
+	if n, ok := e.Val(dwarf.AttrCount).(int64); ok {
+		if n < 0 {
+			return -1
+		}
+		return n
+	}
+	ub, ok := e.Val(dwarf.AttrUpperBound).(int64)
+	if !ok {
+		return -1
+	}
+	lb, _ := e.Val(dwarf.AttrLowerBound).(int64)
+	if ub == -1 || ub == 0xffffffff {
+		return 0
+	}
+	n := ub - lb + 1
+	if n < 0 {
+		return -1
+	}
+	return n
+}
+
+// member is what convertFields reads from a DW_TAG_member entry.
+type member struct {
+	loc           int64
+	hasLoc        bool
+	dataBitOffset int64
+	hasDataBitOff bool
+	bitOffset     int64
+	hasBitOffset  bool
+	byteSize      int64
+	hasByteSize   bool
+	bitSize       int64
+}
+
+// readMembers returns the DW_TAG_member children of the entry at off, in
+// order.
+func (t *Types) readMembers(off dwarf.Offset) ([]member, error) {
+	r := t.data.Reader()
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: reading DWARF struct at offset %#x: %w", t.path, off, err)
+	}
+	if e == nil || e.Offset != off {
+		return nil, fmt.Errorf("symbols: %s: malformed DWARF: no struct at offset %#x", t.path, off)
+	}
+	if !e.Children {
+		return nil, nil
+	}
+	var ms []member
+	for {
+		kid, err := r.Next()
+		if err != nil {
+			return nil, fmt.Errorf("symbols: %s: reading DWARF struct at offset %#x: %w", t.path, off, err)
+		}
+		if kid == nil {
+			return nil, fmt.Errorf("symbols: %s: malformed DWARF: struct at offset %#x not terminated", t.path, off)
+		}
+		if kid.Tag == 0 {
+			return ms, nil
+		}
+		if kid.Tag == dwarf.TagMember {
+			var m member
+			switch loc := kid.Val(dwarf.AttrDataMemberLoc).(type) {
+			case int64:
+				m.loc, m.hasLoc = loc, true
+			case []byte:
+				v, err := evalMemberLocation(loc, t.order)
+				if err != nil {
+					return nil, fmt.Errorf("symbols: %s: DWARF member at offset %#x: %w", t.path, kid.Offset, err)
+				}
+				m.loc, m.hasLoc = v, true
+			}
+			m.dataBitOffset, m.hasDataBitOff = kid.Val(dwarf.AttrDataBitOffset).(int64)
+			m.bitOffset, m.hasBitOffset = kid.Val(dwarf.AttrBitOffset).(int64)
+			m.byteSize, m.hasByteSize = kid.Val(dwarf.AttrByteSize).(int64)
+			m.bitSize, _ = kid.Val(dwarf.AttrBitSize).(int64)
+			ms = append(ms, m)
+		}
+		if kid.Children {
+			r.SkipChildren()
+		}
+	}
+}
+
+// evalMemberLocation evaluates a DW_AT_data_member_location expression
+// (DWARF 2 style, e.g. DW_OP_plus_uconst N) with the structure's base
+// address 0 on the stack.
+func evalMemberLocation(expr []byte, order binary.ByteOrder) (int64, error) {
+	const (
+		opConst1u    = 0x08
+		opConst1s    = 0x09
+		opConst2u    = 0x0a
+		opConst2s    = 0x0b
+		opConst4u    = 0x0c
+		opConst4s    = 0x0d
+		opConst8u    = 0x0e
+		opConst8s    = 0x0f
+		opConstu     = 0x10
+		opConsts     = 0x11
+		opMinus      = 0x1c
+		opPlus       = 0x22
+		opPlusUconst = 0x23
+		opLit0       = 0x30
+		opLit31      = 0x4f
+	)
+	stack := []int64{0}
+	i := 0
+	uleb := func() (uint64, error) {
+		var v uint64
+		var shift uint
+		for i < len(expr) {
+			b := expr[i]
+			i++
+			if shift < 64 {
+				v |= uint64(b&0x7f) << shift
+			}
+			shift += 7
+			if b&0x80 == 0 {
+				return v, nil
+			}
+		}
+		return 0, errors.New("truncated LEB128 in member location")
+	}
+	sleb := func() (int64, error) {
+		var v int64
+		var shift uint
+		for i < len(expr) {
+			b := expr[i]
+			i++
+			if shift < 64 {
+				v |= int64(b&0x7f) << shift
+			}
+			shift += 7
+			if b&0x80 == 0 {
+				if shift < 64 && b&0x40 != 0 {
+					v |= -1 << shift
+				}
+				return v, nil
+			}
+		}
+		return 0, errors.New("truncated LEB128 in member location")
+	}
+	fixed := func(n int, signed bool) (int64, error) {
+		if len(expr)-i < n {
+			return 0, errors.New("truncated constant in member location")
+		}
+		var v uint64
+		switch n {
+		case 1:
+			v = uint64(expr[i])
+		case 2:
+			v = uint64(order.Uint16(expr[i:]))
+		case 4:
+			v = uint64(order.Uint32(expr[i:]))
+		default:
+			v = order.Uint64(expr[i:])
+		}
+		i += n
+		if signed && n < 8 && v&(1<<(uint(n)*8-1)) != 0 {
+			v |= ^uint64(0) << (uint(n) * 8)
+		}
+		return int64(v), nil
+	}
+	for i < len(expr) {
+		op := expr[i]
+		i++
+		var v int64
+		var err error
+		switch {
+		case op >= opLit0 && op <= opLit31:
+			stack = append(stack, int64(op-opLit0))
+			continue
+		case op == opPlusUconst:
+			var u uint64
+			u, err = uleb()
+			if err == nil {
+				stack[len(stack)-1] += int64(u)
+			}
+			if err != nil {
+				return 0, err
+			}
+			continue
+		case op == opPlus || op == opMinus:
+			if len(stack) < 2 {
+				return 0, fmt.Errorf("stack underflow in member location %x", expr)
+			}
+			a, b := stack[len(stack)-2], stack[len(stack)-1]
+			stack = stack[:len(stack)-2]
+			if op == opPlus {
+				stack = append(stack, a+b)
+			} else {
+				stack = append(stack, a-b)
+			}
+			continue
+		case op == opConstu:
+			var u uint64
+			u, err = uleb()
+			v = int64(u)
+		case op == opConsts:
+			v, err = sleb()
+		case op == opConst1u || op == opConst1s:
+			v, err = fixed(1, op == opConst1s)
+		case op == opConst2u || op == opConst2s:
+			v, err = fixed(2, op == opConst2s)
+		case op == opConst4u || op == opConst4s:
+			v, err = fixed(4, op == opConst4s)
+		case op == opConst8u || op == opConst8s:
+			v, err = fixed(8, op == opConst8s)
+		default:
+			return 0, fmt.Errorf("unsupported opcode %#x in member location %x", op, expr)
+		}
+		if err != nil {
+			return 0, err
+		}
+		stack = append(stack, v)
+	}
+	return stack[len(stack)-1], nil
+}
+
+// convertFields fills ty.Fields. Member types come from godwarf; offsets
+// and bit positions are computed here from the entries, because godwarf
+// ignores DW_AT_data_bit_offset (DWARF 4/5 bit fields would all land at
+// offset 0) and leaves DW_AT_bit_offset in its big-endian numbering.
+func (t *Types) convertFields(ty *Type, g *godwarf.StructType, sub func(godwarf.Type) (*Type, error)) error {
+	if g.Incomplete {
+		return nil
+	}
+	ms, err := t.readMembers(g.Offset)
+	if err != nil {
+		return err
+	}
+	if len(ms) != len(g.Field) {
+		return fmt.Errorf("symbols: %s: DWARF struct at offset %#x: %d members read but godwarf saw %d", t.path, g.Offset, len(ms), len(g.Field))
+	}
+	ty.Fields = make([]Field, 0, len(ms))
+	for i, m := range ms {
+		gf := g.Field[i]
+		ft, err := sub(gf.Type)
+		if err != nil {
+			return err
+		}
+		f := Field{Name: gf.Name, Type: ft}
+		if m.bitSize > 0 {
+			off, bit, err := t.bitPosition(m, ft)
+			if err != nil {
+				return fmt.Errorf("symbols: %s: DWARF struct %s member %q: %w", t.path, ty, gf.Name, err)
+			}
+			f.Offset, f.BitOffset, f.BitSize = off, bit, uint64(m.bitSize)
+		} else {
+			loc := m.loc
+			if !m.hasLoc && m.hasDataBitOff {
+				loc = m.dataBitOffset / 8
+			}
+			if loc < 0 {
+				return fmt.Errorf("symbols: %s: DWARF struct %s member %q has negative offset %d", t.path, ty, gf.Name, loc)
+			}
+			f.Offset = uint64(loc)
+		}
+		ty.Fields = append(ty.Fields, f)
+	}
+	return nil
+}
+
+// bitPosition converts a bit field's DWARF description into a storage
+// unit offset and a bit position counted from the unit's least
+// significant bit (see Field).
+func (t *Types) bitPosition(m member, ft *Type) (offset, bitOff uint64, err error) {
+	little := t.order == binary.LittleEndian
+	bits := m.bitSize
+	var unit int64 // storage unit size in bytes: the field type's size
+	if rt := ft.Resolve(); rt != nil {
+		unit = int64(rt.Size)
+	}
+	// abs is the first bit's position from the start of the structure in
+	// the target's numbering: from the least significant bit of byte 0 on
+	// little-endian targets, from the most significant one on big-endian.
+	var abs int64
+	switch {
+	case m.hasDataBitOff: // DWARF 4/5
+		abs = m.dataBitOffset + m.loc*8
+	case m.hasBitOffset: // DWARF 2/3 (and gcc's DWARF 4): counted from the MSB of the storage unit
+		storage := unit
+		if m.hasByteSize {
+			storage = m.byteSize
+		}
+		if little {
+			abs = m.loc*8 + storage*8 - m.bitOffset - bits
+		} else {
+			abs = m.loc*8 + m.bitOffset
+		}
+	default:
+		abs = m.loc * 8
+	}
+	if abs < 0 || bits > 64*8 {
+		return 0, 0, fmt.Errorf("bad bit field position (bit %d, %d bits)", abs, bits)
+	}
+	var start, pos, size int64
+	switch unit {
+	case 1, 2, 4, 8:
+		if abs%(unit*8)+bits <= unit*8 {
+			start = abs / (unit * 8) * unit
+			pos = abs - start*8
+			size = unit
+			break
+		}
+		fallthrough
+	default:
+		start = abs / 8
+		pos = abs % 8
+		size = (pos + bits + 7) / 8
+	}
+	if !little {
+		pos = size*8 - pos - bits
+	}
+	return uint64(start), uint64(pos), nil
+}
