@@ -56,7 +56,10 @@ func (k *Kernel) Mounts() ([]Mount, error) {
 		mounts = append(mounts, mnt)
 		return nil
 	})
-	return mounts, err
+	if err != nil {
+		k.warnf("mount list: %v (mounts after that point are missing)", err)
+	}
+	return mounts, nil
 }
 
 func (k *Kernel) fsType(sbAddr uint64) string {

@@ -65,8 +65,10 @@ func NewContext(k *analyzer.Kernel) (*Context, error) {
 			continue
 		}
 		c.Frames[t.Addr] = fr
-		if b, err := k.BlockedSeconds(t); err == nil {
-			c.Blocked[t.Addr] = b
+		if t.StateName() == "UN" {
+			if b, err := k.BlockedSeconds(t); err == nil {
+				c.Blocked[t.Addr] = b
+			}
 		}
 		if analyzer.HasFrame(fr, directIOFuncs...) {
 			if d, ok, err := k.FindDIO(t); err == nil && ok {
@@ -166,6 +168,9 @@ func (c *Context) hungTasks() []report.HungTask {
 	for _, t := range c.Tasks {
 		if t.StateName() != "UN" {
 			continue
+		}
+		if _, ok := waiting[t.Addr]; !ok && analyzer.HasFrame(c.Frames[t.Addr], directIOFuncs...) {
+			waiting[t.Addr] = "direct I/O: no struct dio naming this task as its waiter was found on its stack"
 		}
 		h := report.HungTask{PID: t.PID, Comm: t.Comm, CPU: t.CPU, Task: report.Hex(t.Addr),
 			WaitChannel: analyzer.WaitChannel(c.Frames[t.Addr]), Waiting: waiting[t.Addr]}

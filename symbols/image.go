@@ -535,9 +535,15 @@ func (im *Image) ReadData(name string) (data []byte, err error) {
 	if _, err := rs.Seek(int64(off), io.SeekStart); err != nil {
 		return nil, fmt.Errorf("symbols: reading %s from %s in %s: %w", name, sec.Name, im.path, err)
 	}
-	data = make([]byte, s.Size)
-	if _, err := io.ReadFull(rs, data); err != nil {
+	// Grow the buffer as data arrives rather than trusting the size up
+	// front: a corrupt header must not cost a huge allocation.
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(rs, int64(s.Size)))
+	if err == nil && uint64(n) < s.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return nil, fmt.Errorf("symbols: reading %s from %s in %s: %w", name, sec.Name, im.path, err)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }

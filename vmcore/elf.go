@@ -26,12 +26,12 @@ type elfSeg struct {
 }
 
 type elfBackend struct {
-	path string
-	r    io.ReaderAt
-	size int64
+	path     string
+	r        io.ReaderAt
+	size     int64
 	pageSize uint64
-	segs []elfSeg  // sorted by Paddr
-	file []Segment // file order
+	segs     []elfSeg  // sorted by Paddr
+	file     []Segment // file order
 }
 
 func openELF(d *Dump, r io.ReaderAt, size int64) error {

@@ -619,7 +619,7 @@ func (be *kdumpBackend) warnings() []string {
 		}
 		return false
 	}
-	if !bad(count - 1) && !bad(0) {
+	if !bad(count-1) && !bad(0) {
 		return nil
 	}
 	k := uint64(sort.Search(int(min(count, 1<<62)), func(i int) bool { return bad(uint64(i)) }))

@@ -8,7 +8,7 @@ import (
 
 	"github.com/vmtriage/vmtriage/analyzer"
 	"github.com/vmtriage/vmtriage/rules"
-	"github.com/vmtriage/vmtriage/rules/report"
+	rpt "github.com/vmtriage/vmtriage/rules/report"
 )
 
 func newAnalyzeCmd() *cobra.Command {
@@ -21,7 +21,15 @@ func newAnalyzeCmd() *cobra.Command {
 			if vmlinux == "" {
 				return fmt.Errorf("--vmlinux is required: the vmlinux (with debug info) of the dumped kernel")
 			}
-			return analyzeAndPrint(cmd.OutOrStdout(), args[0], vmlinux, format)
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			k, err := analyzer.Open(args[0], vmlinux)
+			if err != nil {
+				return err
+			}
+			defer k.Close()
+			return report(cmd.OutOrStdout(), k, format)
 		},
 	}
 	cmd.Flags().StringVar(&vmlinux, "vmlinux", "", "vmlinux with debug info of the dumped kernel")
@@ -29,26 +37,24 @@ func newAnalyzeCmd() *cobra.Command {
 	return cmd
 }
 
-// analyzeAndPrint analyses a dump and writes the report; it returns
-// errFindings when there is at least one finding.
-func analyzeAndPrint(w io.Writer, dumpPath, vmlinux, format string) error {
+func checkFormat(format string) error {
 	if format != "table" && format != "json" {
 		return fmt.Errorf("unknown --format %q (want table or json)", format)
 	}
-	k, err := analyzer.Open(dumpPath, vmlinux)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
+	return nil
+}
+
+// report analyses a kernel and writes the report; it returns errFindings
+// when there is at least one finding.
+func report(w io.Writer, k *analyzer.Kernel, format string) error {
 	r, err := rules.Analyze(k, version)
 	if err != nil {
-		return fmt.Errorf("%s: %w", dumpPath, err)
+		return fmt.Errorf("%s: %w", k.Dump.Path(), err)
 	}
-	switch format {
-	case "json":
-		err = report.WriteJSON(w, r)
-	default:
-		err = report.WriteTable(w, r)
+	if format == "json" {
+		err = rpt.WriteJSON(w, r)
+	} else {
+		err = rpt.WriteTable(w, r)
 	}
 	if err != nil {
 		return err

@@ -81,6 +81,15 @@ func (b *builder) alloc(size, align uint64) uint64 {
 	}
 }
 
+// objectSlot is the room given to every generated object, whatever its
+// type's size, so that generated addresses do not depend on the layout (the
+// layout-independence test rebuilds the dumps from a shuffled header and
+// expects the same reports).
+const objectSlot = 0x800
+
+// allocObj allocates a slot for one generated kernel object.
+func (b *builder) allocObj() uint64 { return b.alloc(objectSlot, objectSlot) }
+
 // allocPage returns a fresh physical page (for page tables and module
 // memory).
 func (b *builder) allocPage() uint64 {

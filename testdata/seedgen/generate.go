@@ -293,7 +293,7 @@ func (g *gen) seedPID(p int) bool {
 func (g *gen) newTask(pid int, comm string, cpu int, state uint64) *task {
 	b := g.b
 	g.pids[pid] = true
-	addr := b.alloc(b.sizeof("struct task_struct"), 64)
+	addr := b.allocObj()
 	stack := b.alloc(0x2000, 0x2000)
 	// most tasks have run recently; the idle ones a little while ago
 	ago := uint64(g.rng.Int63n(30_000_000_000))
@@ -576,7 +576,7 @@ func (g *gen) modules() {
 func (g *gen) dentry(va uint64, name string, parent, inode, sb uint64) uint64 {
 	b := g.b
 	if va == 0 {
-		va = b.alloc(b.sizeof("struct dentry"), 64)
+		va = b.allocObj()
 	}
 	d := b.obj("struct dentry", va)
 	if parent == 0 {
@@ -599,7 +599,7 @@ func (g *gen) dentry(va uint64, name string, parent, inode, sb uint64) uint64 {
 func (g *gen) inode(va, ino, size uint64, mode uint64, sb uint64) uint64 {
 	b := g.b
 	if va == 0 {
-		va = b.alloc(b.sizeof("struct inode"), 64)
+		va = b.allocObj()
 	}
 	in := b.obj("struct inode", va)
 	in.set("i_ino", ino)
@@ -616,13 +616,13 @@ func (g *gen) inode(va, ino, size uint64, mode uint64, sb uint64) uint64 {
 func (g *gen) superBlock(va, sbi, jnl uint64, dev string) uint64 {
 	b := g.b
 	if va == 0 {
-		va = b.alloc(b.sizeof("struct super_block"), 64)
+		va = b.allocObj()
 	}
 	if sbi == 0 {
-		sbi = b.alloc(b.sizeof("struct ext3_sb_info"), 64)
+		sbi = b.allocObj()
 	}
 	if jnl == 0 {
-		jnl = b.alloc(b.sizeof("struct journal_s"), 64)
+		jnl = b.allocObj()
 	}
 	sb := b.obj("struct super_block", va)
 	sb.set("s_type", g.ext3Type)
@@ -649,7 +649,7 @@ func (g *gen) superBlock(va, sbi, jnl uint64, dev string) uint64 {
 func (g *gen) mount(va, parent, mountpoint, root, sb uint64, dev string) uint64 {
 	b := g.b
 	if va == 0 {
-		va = b.alloc(b.sizeof("struct vfsmount"), 64)
+		va = b.allocObj()
 	}
 	m := b.obj("struct vfsmount", va)
 	if parent == 0 {
@@ -670,7 +670,7 @@ func (g *gen) mount(va, parent, mountpoint, root, sb uint64, dev string) uint64 
 func (g *gen) filesystems() {
 	b, c := g.b, g.c
 	b.listInit(b.sym("super_blocks"))
-	g.ns = b.alloc(b.sizeof("struct namespace"), 64)
+	g.ns = b.allocObj()
 	ns := b.obj("struct namespace", g.ns)
 	ns.set("count.counter", 3000)
 	b.listInit(ns.addr("list"))
@@ -681,7 +681,7 @@ func (g *gen) filesystems() {
 	b.at("struct super_block", g.rootSB).set("s_root", g.rootDentry)
 	g.rootMnt = g.mount(0, 0, g.rootDentry, g.rootDentry, g.rootSB, "/dev/sda2")
 	ns.set("root", g.rootMnt)
-	fs := b.alloc(b.sizeof("struct fs_struct"), 64)
+	fs := b.allocObj()
 	f := b.obj("struct fs_struct", fs)
 	f.set("root", g.rootDentry)
 	f.set("pwd", g.rootDentry)
@@ -711,6 +711,12 @@ func (g *gen) filesystems() {
 	bootMP := g.dentry(0, "boot", g.rootDentry, g.inode(0, 12, 4096, 040755, g.rootSB), g.rootSB)
 	b.at("struct dentry", bootMP).set("d_mounted", 1)
 	g.mount(0, g.rootMnt, bootMP, bootRoot, bootSB, "/dev/sda1")
+}
+
+// entryBelow places a wait_queue_t in the stack frame just below a return
+// address slot (DEFINE_WAIT in the waiting function), whatever its size.
+func (g *gen) entryBelow(slot uint64) uint64 {
+	return (slot - 8 - g.b.sizeof("wait_queue_t")) &^ 7
 }
 
 // waitOn queues a wait_queue_t living on the task's stack on a queue head.
@@ -765,7 +771,7 @@ func (g *gen) journalStall() {
 	kj := g.seedTask(c.kjTask, c.kjPID, c.kjCPU, "kjournald", 2, c.kjStack)
 	kj.lastRan = c.lastRan + 3_000_000_000
 	g.writeStack(c.kjStack)
-	g.waitOn(c.kjStack[1].slot-0x60, c.kjTask, j.addr("j_wait_updates"))
+	g.waitOn(g.entryBelow(c.kjStack[1].slot), c.kjTask, j.addr("j_wait_updates"))
 	g.tasks = append(g.tasks, kj)
 
 	// the writers queued behind T_LOCKED
@@ -788,7 +794,7 @@ func (g *gen) journalStall() {
 				pid, cpu, addr, comm = w.pid, w.cpu, w.task, w.comm
 			} else {
 				pid, cpu = g.freePID(20000, 30000), g.rng.Intn(numCPUs)
-				addr = b.alloc(b.sizeof("struct task_struct"), 64)
+				addr = b.allocObj()
 			}
 			t = g.seedTask(addr, pid, cpu, comm, 2, nil)
 			frames = g.genericStack(t.stack, writerStack(comm))
@@ -797,7 +803,7 @@ func (g *gen) journalStall() {
 		// they queued after the root task blocked
 		t.lastRan = c.lastRan + 5_000_000_000 + uint64(i)*uint64(g.rng.Int63n(2_000_000_000))
 		g.writeStack(frames)
-		g.waitOn(frames[1].slot-0x60, t.addr, head)
+		g.waitOn(g.entryBelow(frames[1].slot), t.addr, head)
 		g.tasks = append(g.tasks, t)
 	}
 }
@@ -818,7 +824,7 @@ func writerStack(comm string) []string {
 // archive log on the seed's descriptor.
 func (g *gen) files(c *core) uint64 {
 	b := g.b
-	fsVA := b.alloc(b.sizeof("struct files_struct"), 64)
+	fsVA := b.allocObj()
 	fs := b.obj("struct files_struct", fsVA)
 	fs.set("count.counter", 1)
 	fs.set("max_fds", uint64(fs.field("fd_array").Type.Resolve().Len))
@@ -831,7 +837,7 @@ func (g *gen) files(c *core) uint64 {
 	nullDentry := g.dentry(0, "null", devDentry, g.inode(0, 1234, 0, 020666, g.rootSB), g.rootSB)
 	mkfile := func(va, dentry, mnt uint64, mode uint64) uint64 {
 		if va == 0 {
-			va = b.alloc(b.sizeof("struct file"), 64)
+			va = b.allocObj()
 		}
 		f := b.obj("struct file", va)
 		f.set("f_dentry", dentry)
