@@ -113,6 +113,9 @@ func Analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 		r.Findings = append(r.Findings, rule.Evaluate(c)...)
 	}
 	r.Warnings = k.Warnings()
+	for _, w := range k.Dump.Warnings() {
+		r.Dump.Truncated = r.Dump.Truncated || strings.Contains(w, "truncated")
+	}
 	return r, nil
 }
 

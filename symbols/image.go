@@ -170,8 +170,9 @@ func newImage(r io.ReaderAt, path string) (im *Image, err error) {
 	return im, nil
 }
 
-// Close releases the file opened by Open. Types obtained from the image
-// stay usable for the types already decoded.
+// Close releases the file opened by Open. Call Types before Close if
+// types are needed: a Types already built keeps working after Close (its
+// DWARF is in memory), but the first call to Types reads the file.
 func (im *Image) Close() error {
 	if im.closer == nil {
 		return nil
@@ -376,17 +377,19 @@ func (t *symTable) lookup(addr uint64) (s *sym, quality int) {
 			return c, 2
 		}
 	}
-	for j := i; j >= 0 && addr-syms[j].Addr < textFallbackBound; j-- {
-		if syms[j].text {
-			k := j
-			for k > 0 && syms[k-1].Addr == syms[j].Addr {
-				k--
-			}
-			for ; k <= j; k++ {
-				if syms[k].text {
-					return &syms[k], 1
-				}
-			}
+	// Fall back to the symbols at the nearest lower address, if they are
+	// code: like kallsyms, an address in a function without a size (an
+	// assembler routine) or in padding after one belongs to it.
+	if addr-syms[i].Addr >= textFallbackBound {
+		return nil, 0
+	}
+	k := i
+	for k > 0 && syms[k-1].Addr == syms[i].Addr {
+		k--
+	}
+	for ; k <= i; k++ {
+		if syms[k].text {
+			return &syms[k], 1
 		}
 	}
 	return nil, 0
@@ -419,8 +422,8 @@ func (im *Image) Addr(name string) (uint64, error) {
 
 // Lookup returns the symbol containing addr and addr's offset into it.
 // A sized symbol that contains addr is preferred (functions first); when
-// there is none, the nearest lower symbol in executable code within 64 KiB
-// is used, as kallsyms would. Added module symbols take part too.
+// there is none and the nearest lower symbol is code within 64 KiB, that
+// symbol is used, as kallsyms would. Added module symbols take part too.
 func (im *Image) Lookup(addr uint64) (Symbol, uint64, bool) {
 	im.mu.RLock()
 	defer im.mu.RUnlock()

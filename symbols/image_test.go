@@ -302,3 +302,81 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupRanking checks Lookup's preferences on a synthetic table.
+func TestLookupRanking(t *testing.T) {
+	mk := func(name string, addr, size uint64, kind SymbolKind, text, global bool) sym {
+		return sym{Symbol: Symbol{Name: name, Addr: addr, Size: size, Kind: kind}, text: text, global: global}
+	}
+	table := buildTable([]sym{
+		mk("__foo_alias", 0x1000, 0x100, SymFunc, true, false),
+		mk("foo_label", 0x1050, 0, SymOther, true, false),
+		mk("foo", 0x1000, 0x100, SymFunc, true, true),
+		mk("foo_start_label", 0x1000, 0, SymOther, true, true),
+		mk("bar", 0x2000, 8, SymObject, false, true),
+		mk("entry_asm", 0x3000, 0, SymOther, true, true),
+		mk("big_object", 0x5000, 0x1000, SymObject, false, true),
+		mk("inner_object", 0x5100, 0x10, SymObject, false, true),
+	})
+	im := &Image{path: "synthetic", kernel: table}
+	tests := []struct {
+		addr uint64
+		want string
+	}{
+		{0x0fff, "0xfff"},
+		{0x1000, "foo+0x0"},        // sized global function beats alias and label
+		{0x1060, "foo+0x60"},       // sized container beats a nearer label
+		{0x1100, "foo_label+0xb0"}, // past foo's end: nearest lower code
+		{0x2004, "bar+0x4"},        // inside an object
+		{0x2008, "0x2008"},         // past an object: no fallback for data
+		{0x3010, "entry_asm+0x10"}, // unsized assembler symbol
+		{0x3000 + textFallbackBound, "0x13000"},
+		{0x5104, "inner_object+0x4"}, // innermost sized symbol
+		{0x5200, "big_object+0x200"}, // enclosing object past an inner one
+	}
+	for _, tc := range tests {
+		if got := im.Describe(tc.addr); got != tc.want {
+			t.Errorf("Describe(%#x) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+	if s, ok := im.Symbol("foo"); !ok || s.Addr != 0x1000 {
+		t.Errorf("Symbol(foo) = %+v, %v", s, ok)
+	}
+}
+
+// TestConcurrentUse exercises the locks (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	needGCC(t)
+	im := openImage(t, executable(t, "linked"))
+	fn, _ := im.Symbol("types_function")
+	done := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			ts, err := im.Types()
+			if err == nil {
+				for _, n := range []string{"dio", "kiocb", "transaction_t", "task_struct", "holder"} {
+					var st *Type
+					if st, err = ts.Struct(n); err != nil {
+						break
+					}
+					_ = st.String()
+				}
+			}
+			im.AddSymbols([]Symbol{{Name: fmt.Sprintf("mod_sym_%d", g), Addr: 0xffffffffa0000000 + uint64(g)*0x100, Size: 0x10, Kind: SymFunc, Module: "m"}})
+			if d := im.Describe(fn.Addr + 2); err == nil && d != "types_function+0x2" {
+				err = fmt.Errorf("Describe = %q", d)
+			}
+			done <- err
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	for g := 0; g < 8; g++ {
+		if _, ok := im.Symbol(fmt.Sprintf("mod_sym_%d", g)); !ok {
+			t.Errorf("mod_sym_%d lost", g)
+		}
+	}
+}

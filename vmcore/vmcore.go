@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -438,8 +437,4 @@ func (c *pageCache) put(pfn uint64, data []byte) {
 		delete(c.pages, victim)
 	}
 	c.pages[pfn] = &cachedPage{data: data, used: c.tick}
-}
-
-func sortSegments(s []Segment) {
-	sort.SliceStable(s, func(i, j int) bool { return s[i].Paddr < s[j].Paddr })
 }

@@ -29,7 +29,7 @@ func newAnalyzeCmd() *cobra.Command {
 				return err
 			}
 			defer k.Close()
-			return report(cmd.OutOrStdout(), k, format)
+			return writeReport(cmd.OutOrStdout(), k, format)
 		},
 	}
 	cmd.Flags().StringVar(&vmlinux, "vmlinux", "", "vmlinux with debug info of the dumped kernel")
@@ -44,9 +44,9 @@ func checkFormat(format string) error {
 	return nil
 }
 
-// report analyses a kernel and writes the report; it returns errFindings
+// writeReport analyses a kernel and writes the report; it returns errFindings
 // when there is at least one finding.
-func report(w io.Writer, k *analyzer.Kernel, format string) error {
+func writeReport(w io.Writer, k *analyzer.Kernel, format string) error {
 	r, err := rules.Analyze(k, version)
 	if err != nil {
 		return fmt.Errorf("%s: %w", k.Dump.Path(), err)

@@ -26,7 +26,7 @@ func newDemoCmd() *cobra.Command {
 				return err
 			}
 			defer k.Close()
-			return report(cmd.OutOrStdout(), k, format)
+			return writeReport(cmd.OutOrStdout(), k, format)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")

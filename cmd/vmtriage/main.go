@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -30,7 +31,12 @@ func main() {
 }
 
 func run(args []string) int {
-	root := newRootCmd()
+	return runWith(newRootCmd(), args)
+}
+
+// runWith executes the command tree and maps the outcome to an exit status;
+// errors are printed on one line.
+func runWith(root *cobra.Command, args []string) int {
 	root.SetArgs(args)
 	err := root.Execute()
 	switch {
@@ -39,7 +45,7 @@ func run(args []string) int {
 	case errors.Is(err, errFindings):
 		return exitFindings
 	default:
-		fmt.Fprintln(os.Stderr, "vmtriage:", err)
+		fmt.Fprintln(root.ErrOrStderr(), "vmtriage:", strings.ReplaceAll(err.Error(), "\n", " "))
 		return exitError
 	}
 }

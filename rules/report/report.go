@@ -59,6 +59,7 @@ type Dump struct {
 	Compression string `json:"compression,omitempty"`
 	Vmlinux     string `json:"vmlinux,omitempty"`
 	BuildID     string `json:"build_id,omitempty"`
+	Truncated   bool   `json:"truncated"`
 }
 
 // System is the crash-sys-like summary.

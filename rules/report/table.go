@@ -17,6 +17,10 @@ const maxHungRows = 25
 func WriteTable(w io.Writer, r *Report) error {
 	p := &printer{w: w}
 	p.linef("vmtriage %s: %s (%s%s)", r.Tool.Version, r.Dump.Path, r.Dump.Format, suffix(r.Dump.Compression))
+	if r.Dump.Truncated {
+		p.linef("")
+		p.linef("!! THE DUMP IS TRUNCATED: this report covers only what its pages allow (see WARNINGS)")
+	}
 	p.section("SYSTEM")
 	s := r.System
 	rows := [][]string{

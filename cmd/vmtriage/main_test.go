@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vmtriage/vmtriage/rules/report"
+	"github.com/vmtriage/vmtriage/testdata/seedgen"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// runCLI runs vmtriage with args, capturing stdout and stderr.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	oldOut, oldErr := os.Stdout, os.Stderr
+	rOut, wOut, _ := os.Pipe()
+	rErr, wErr, _ := os.Pipe()
+	os.Stdout, os.Stderr = wOut, wErr
+	outC, errC := make(chan string), make(chan string)
+	go func() { b, _ := io.ReadAll(rOut); outC <- string(b) }()
+	go func() { b, _ := io.ReadAll(rErr); errC <- string(b) }()
+	root := newRootCmd()
+	root.SetOut(wOut)
+	root.SetErr(wErr)
+	code = runWith(root, args)
+	wOut.Close()
+	wErr.Close()
+	os.Stdout, os.Stderr = oldOut, oldErr
+	return code, <-outC, <-errC
+}
+
+// TestDemoGolden: `vmtriage demo` prints the first seed core's table.
+func TestDemoGolden(t *testing.T) {
+	code, out, errOut := runCLI(t, "demo")
+	if code != exitFindings {
+		t.Fatalf("demo exit status %d, want %d; stderr: %s", code, exitFindings, errOut)
+	}
+	golden := filepath.Join("testdata", "demo.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/vmtriage -update to create it)", err)
+	}
+	if out != string(want) {
+		t.Errorf("demo output differs from %s (run go test ./cmd/vmtriage -update after checking the change):\n%s", golden, out)
+	}
+	for _, s := range []string{"dio-lost-wakeup", "oracle", "427 s", "0x1010012b800", "kjournald 30348",
+		"/data1/oracle/archive/CC/1_59673_629046150.dbf", "192 tasks waiting on T_LOCKED", "fix available"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("demo output lacks %q", s)
+		}
+	}
+}
+
+func TestDemoJSON(t *testing.T) {
+	code, out, _ := runCLI(t, "demo", "--format", "json")
+	if code != exitFindings {
+		t.Fatalf("exit status %d, want %d", code, exitFindings)
+	}
+	var r report.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("demo JSON does not parse: %v", err)
+	}
+	if r.Schema != report.Schema || len(r.Findings) == 0 || r.Findings[0].Rule != "dio-lost-wakeup" ||
+		r.Findings[0].Evidence.DIO != 0x1010012b800 {
+		t.Errorf("demo JSON: schema %q findings %+v", r.Schema, r.Findings)
+	}
+	// the contract's keys, spelled as design.md says
+	var raw map[string]any
+	json.Unmarshal([]byte(out), &raw)
+	for _, path := range [][]string{{"dump", "path"}, {"dump", "format"}, {"system", "release"}, {"system", "uptime_seconds"},
+		{"system", "load_average"}, {"system", "panic"}, {"system", "tasks"}, {"system", "cpus"}} {
+		m := raw
+		for i, k := range path {
+			v, ok := m[k]
+			if !ok {
+				t.Errorf("JSON lacks %s", strings.Join(path, "."))
+				break
+			}
+			if i < len(path)-1 {
+				m, _ = v.(map[string]any)
+			}
+		}
+	}
+	f := raw["findings"].([]any)[0].(map[string]any)
+	for _, k := range []string{"rule", "title", "severity", "confidence", "bucket", "references", "fixed_in", "root_task", "evidence", "journal"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("finding lacks %q", k)
+		}
+	}
+}
+
+func TestExitStatusAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.vmcore")
+	os.WriteFile(garbage, bytes.Repeat([]byte("not a dump "), 100), 0o644)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o644)
+	src, err := seedgen.SourceDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vmlinux := filepath.Join(src, seedgen.VmlinuxName)
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		errHave string
+	}{
+		{"version", []string{"version"}, exitClean, ""},
+		{"garbage dump", []string{"analyze", garbage, "--vmlinux", vmlinux}, exitError, "not a vmcore"},
+		{"empty dump", []string{"analyze", empty, "--vmlinux", vmlinux}, exitError, empty},
+		{"missing dump", []string{"analyze", filepath.Join(dir, "nope"), "--vmlinux", vmlinux}, exitError, "nope"},
+		{"no vmlinux flag", []string{"analyze", garbage}, exitError, "--vmlinux is required"},
+		{"vmlinux is a dump", []string{"analyze", vmlinux, "--vmlinux", garbage}, exitError, "vmtriage:"},
+		{"bad format", []string{"demo", "--format", "xml"}, exitError, "unknown --format"},
+		{"unknown command", []string{"frobnicate"}, exitError, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := runCLI(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d (stderr %q)", code, tt.code, errOut)
+			}
+			if !strings.Contains(errOut, tt.errHave) {
+				t.Errorf("stderr %q lacks %q", errOut, tt.errHave)
+			}
+			if tt.code == exitError && strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+				t.Errorf("error is not one line: %q", errOut)
+			}
+		})
+	}
+}
+
+// TestTruncatedDump: an interrupted copy is analysed as far as its pages
+// allow, with a warning that says where it is cut; never a panic.
+func TestTruncatedDump(t *testing.T) {
+	dir := t.TempDir()
+	src, err := seedgen.SourceDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seedgen.Generate(dir, filepath.Join(src, seedgen.VmlinuxName)); err != nil {
+		t.Fatal(err)
+	}
+	vmlinux := filepath.Join(dir, seedgen.VmlinuxName)
+	for _, name := range []string{"rhel4-20080616.elf", "rhel4-20080616.kdump"} {
+		full, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, frac := range []int{2, 3, 5, 10} {
+			cut := filepath.Join(dir, "cut-"+name)
+			if err := os.WriteFile(cut, full[:len(full)*(frac-1)/frac], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := runCLI(t, "analyze", cut, "--vmlinux", vmlinux, "--format", "json")
+			if code == exitError {
+				if !strings.Contains(errOut, "truncated") && !strings.Contains(errOut, cut) {
+					t.Errorf("%s cut at %d/%d: error %q names neither the file nor truncation", name, frac-1, frac, errOut)
+				}
+				continue
+			}
+			var r report.Report
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if !r.Dump.Truncated {
+				t.Errorf("%s cut at %d/%d: report does not say truncated; warnings %q", name, frac-1, frac, r.Warnings)
+			}
+		}
+	}
+}
