@@ -86,6 +86,7 @@ type kdumpBackend struct {
 	baseOK   bool
 	cache    *pageCache
 	zstd     *zstd.Decoder
+	zlib     io.ReadCloser // reused through zlib.Resetter
 	segs     []Segment
 	segsDone bool
 }
@@ -459,9 +460,18 @@ func (be *kdumpBackend) decompress(raw []byte, flags uint32) ([]byte, error) {
 	out := make([]byte, bs)
 	switch {
 	case flags&dumpZlib != 0:
-		zr, err := zlib.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, fmt.Errorf("zlib: %w", err)
+		var zr io.ReadCloser
+		if be.zlib != nil {
+			if err := be.zlib.(zlib.Resetter).Reset(bytes.NewReader(raw), nil); err != nil {
+				return nil, fmt.Errorf("zlib: %w", err)
+			}
+			zr = be.zlib
+		} else {
+			r, err := zlib.NewReader(bytes.NewReader(raw))
+			if err != nil {
+				return nil, fmt.Errorf("zlib: %w", err)
+			}
+			zr, be.zlib = r, r
 		}
 		if _, err := io.ReadFull(zr, out); err != nil {
 			return nil, fmt.Errorf("zlib: %w", err)

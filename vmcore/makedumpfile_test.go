@@ -2,7 +2,7 @@ package vmcore_test
 
 import (
 	"bytes"
-		"os"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -30,7 +30,7 @@ func makedumpfileMemory() (*dumpwrite.Memory, string) {
 	le.PutUint64(pud[510*8:], 0x0|0xe3)       // 1 GiB page at physical 0
 	m.Write(0x2a0a000, pgd)
 	m.Write(0x2a0b000, pud)
-	m.Write(0x2c00000, make([]byte, 3*4096)) // zero pages, excluded by -d 1
+	m.Write(0x2c00000, make([]byte, 3*4096)) // zero pages, shared by makedumpfile
 	vmci := "OSRELEASE=6.1.0-test\nPAGESIZE=4096\nNUMBER(phys_base)=0\nKERNELOFFSET=0\n" +
 		"SYMBOL(init_uts_ns)=ffffffff81200000\nSYMBOL(init_top_pgt)=ffffffff82a0a000\n" +
 		"SYMBOL(mem_map)=ffffffff81300000\nSIZE(page)=64\nOFFSET(page.flags)=0\n" +

@@ -471,3 +471,27 @@ func headerEnd(t *testing.T, k writerKind, full []byte) int {
 		return 4096 + descOff + 16*records
 	}
 }
+
+// TestSmallBlocks reads kdump files whose block (page) size is below
+// 4 KiB, as on the fuzz seeds.
+func TestSmallBlocks(t *testing.T) {
+	m := testMemory()
+	for _, bs := range []uint64{512, 1024, 2048} {
+		for _, c := range []dumpwrite.Compression{dumpwrite.Zlib, dumpwrite.LZO, dumpwrite.None} {
+			t.Run(fmt.Sprintf("%d-%s", bs, c), func(t *testing.T) {
+				meta := testMeta()
+				meta.CPUs = meta.CPUs[:1]
+				meta.KdumpBlockSize = bs
+				d := openBytes(t, "small", writeDump(t, writerKind{"kdump", vmcore.FormatKdump, c}, m, meta))
+				if d.PageSize() != bs {
+					t.Errorf("PageSize = %d, want %d", d.PageSize(), bs)
+				}
+				if w := d.Warnings(); len(w) != 0 {
+					t.Errorf("Warnings = %q", w)
+				}
+				checkAllPages(t, d, m)
+				checkPageErr(t, d, 0x5000, vmcore.ErrExcluded)
+			})
+		}
+	}
+}

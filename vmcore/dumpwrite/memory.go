@@ -101,6 +101,10 @@ type Meta struct {
 	// a one-entry section header table, as QEMU does, even when fewer than
 	// 0xffff program headers are needed.
 	ELFPNXNUM bool
+	// KdumpBlockSize is the block (and page) size of kdump files: 0 means
+	// 4096; 512, 1024 and 2048 split each 4 KiB page into several dump
+	// pages, which makes tiny files for fuzz seeds.
+	KdumpBlockSize uint64
 	// QEMUCPUs are written by WriteELF as "QEMU" notes after the
 	// NT_PRSTATUS notes.
 	QEMUCPUs []vmcore.QEMUCPUState

@@ -275,33 +275,48 @@ type kdumpLayout struct {
 }
 
 func buildKdump(m *Memory, meta Meta, c Compression) (*kdumpLayout, error) {
-	const bs = PageSize
+	bs := uint64(PageSize)
+	if meta.KdumpBlockSize != 0 {
+		bs = meta.KdumpBlockSize
+		if bs < 512 || bs > PageSize || bs&(bs-1) != 0 {
+			return nil, fmt.Errorf("KdumpBlockSize %d is not a power of two between 512 and %d", bs, PageSize)
+		}
+	}
+	per := PageSize / bs // blocks per 4 KiB page
 	cp, err := newCompressor(c)
 	if err != nil {
 		return nil, err
 	}
-	pfns := m.PFNs()
+	pagePFNs := m.PFNs()
 	maxMapnr := meta.MaxMapnr
-	if maxMapnr == 0 && len(pfns) > 0 {
-		maxMapnr = pfns[len(pfns)-1] + 1
+	if maxMapnr == 0 && len(pagePFNs) > 0 {
+		maxMapnr = pagePFNs[len(pagePFNs)-1] + 1
 	}
-	for _, pfn := range pfns {
+	for _, pfn := range pagePFNs {
 		if pfn >= maxMapnr {
 			return nil, fmt.Errorf("page frame %#x is beyond MaxMapnr %#x", pfn, maxMapnr)
 		}
 	}
-	if len(meta.CPUs) > (bs-464)/8 {
+	maxMapnr *= per
+	// The dump's pages are blocks of bs bytes.
+	var pfns []uint64
+	var blocks [][]byte
+	for _, pfn := range pagePFNs {
+		pg := m.page(pfn)
+		for k := uint64(0); k < per; k++ {
+			pfns = append(pfns, pfn*per+k)
+			blocks = append(blocks, pg[k*bs:(k+1)*bs])
+		}
+	}
+	if uint64(len(meta.CPUs)) > (bs-464)/8 {
 		return nil, fmt.Errorf("%d CPUs do not fit in the kdump header", len(meta.CPUs))
 	}
 	noteBuf, vmciOff := notes(meta, false)
 	const subSize = 104
-	subBlocks := (subSize + len(noteBuf) + bs - 1) / bs
-	if subBlocks == 0 {
-		subBlocks = 1
-	}
+	subBlocks := (subSize + uint64(len(noteBuf)) + bs - 1) / bs
 	bitmapLen := (maxMapnr + 7) / 8
 	bitmapLen = max((bitmapLen+bs-1)/bs*bs, bs)
-	bitmapOff := uint64(1+subBlocks) * bs
+	bitmapOff := (1 + subBlocks) * bs
 	descOff := bitmapOff + 2*bitmapLen
 	dataOff := descOff + uint64(len(pfns))*24
 
@@ -315,7 +330,7 @@ func buildKdump(m *Memory, meta Meta, c Compression) (*kdumpLayout, error) {
 	}
 	le.PutUint64(h[408:], uint64(meta.Timestamp))
 	le.PutUint32(h[424:], statusFlag(c))
-	le.PutUint32(h[428:], bs)
+	le.PutUint32(h[428:], uint32(bs))
 	le.PutUint32(h[432:], uint32(subBlocks))
 	le.PutUint32(h[436:], uint32(2*bitmapLen/bs))
 	le.PutUint32(h[440:], uint32(min(maxMapnr, 0xffffffff)))
@@ -325,7 +340,7 @@ func buildKdump(m *Memory, meta Meta, c Compression) (*kdumpLayout, error) {
 	sub := make([]byte, subBlocks*bs)
 	le.PutUint64(sub[0:], meta.PhysBase)
 	le.PutUint64(sub[24:], min(maxMapnr, 0xffffffff)) // end_pfn
-	noteOff := uint64(bs + subSize)
+	noteOff := bs + subSize
 	if vmciOff >= 0 {
 		le.PutUint64(sub[32:], noteOff+uint64(vmciOff))
 		le.PutUint64(sub[40:], uint64(len(meta.VMCoreInfo)))
@@ -352,9 +367,8 @@ func buildKdump(m *Memory, meta Meta, c Compression) (*kdumpLayout, error) {
 	descs := make([]byte, 0, len(pfns)*24)
 	zero := make([]byte, bs)
 	var zeroDesc []byte
-	for _, pfn := range pfns {
-		pg := m.page(pfn)
-		if bytes.Equal(pg, zero) && zeroDesc == nil {
+	for _, pg := range blocks {
+		if bytes.Equal(pg, zero) {
 			out, flag, err := cp.page(pg)
 			if err != nil {
 				return nil, err
@@ -364,21 +378,20 @@ func buildKdump(m *Memory, meta Meta, c Compression) (*kdumpLayout, error) {
 			break
 		}
 	}
-	for _, pfn := range pfns {
-		pg := m.page(pfn)
+	for i, pg := range blocks {
 		if zeroDesc != nil && bytes.Equal(pg, zero) {
 			descs = append(descs, zeroDesc...)
 			continue
 		}
 		out, flag, err := cp.page(pg)
 		if err != nil {
-			return nil, fmt.Errorf("compress page %#x: %w", pfn, err)
+			return nil, fmt.Errorf("compress page %#x: %w", pfns[i], err)
 		}
 		descs = append(descs, pageDesc(dataOff+uint64(len(data)), len(out), flag)...)
 		data = append(data, out...)
 	}
 	return &kdumpLayout{
-		head:  []region{{0, h}, {bs, sub}, {int64(bitmapOff), bm}},
+		head:  []region{{0, h}, {int64(bs), sub}, {int64(bitmapOff), bm}},
 		descs: region{int64(descOff), descs},
 		data:  region{int64(dataOff), data},
 	}, nil
