@@ -475,7 +475,9 @@ func headerEnd(t *testing.T, k writerKind, full []byte) int {
 // TestSmallBlocks reads kdump files whose block (page) size is below
 // 4 KiB, as on the fuzz seeds.
 func TestSmallBlocks(t *testing.T) {
-	m := testMemory()
+	m := fuzzSeedMemory()
+	m.Write(0x100000, pseudoRandom(8192, 9))
+	m.Write(0x102000, bytes.Repeat([]byte("x"), 4096))
 	for _, bs := range []uint64{512, 1024, 2048} {
 		for _, c := range []dumpwrite.Compression{dumpwrite.Zlib, dumpwrite.LZO, dumpwrite.None} {
 			t.Run(fmt.Sprintf("%d-%s", bs, c), func(t *testing.T) {

@@ -148,12 +148,6 @@ func (b *builder) put(va uint64, size int, v uint64) {
 
 func (b *builder) u64(va, v uint64) { b.put(va, 8, v) }
 
-func (b *builder) get64(va uint64) uint64 {
-	var buf [8]byte
-	b.read(va, buf[:])
-	return binary.LittleEndian.Uint64(buf[:])
-}
-
 func (b *builder) sym(name string) uint64 {
 	a, err := b.im.Addr(name)
 	if err != nil {

@@ -7,13 +7,11 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vmtriage/vmtriage/symbols"
-	"github.com/vmtriage/vmtriage/vmcore"
 	"github.com/vmtriage/vmtriage/vmcore/dumpwrite"
 )
 
@@ -937,16 +935,3 @@ func (g *gen) dio(c *core) {
 	io.set("aio_nbytes", 0x100000)
 	io.set("aio_offset", c.aioOff)
 }
-
-// sortedPIDs is used by tests to list the generated PIDs.
-func sortedPIDs(m map[int]bool) []int {
-	var ps []int
-	for p := range m {
-		ps = append(ps, p)
-	}
-	sort.Ints(ps)
-	return ps
-}
-
-var _ = vmcore.FormatELF
-var _ = sortedPIDs
