@@ -14,7 +14,9 @@ type Mount struct {
 	FSType     string
 }
 
-// Mounts lists the mounts of init's mount namespace.
+// Mounts lists the mounts of init's mount namespace: init_task.namespace
+// (2.6) or init_task.nsproxy->mnt_ns (2.6.24+), whose list links
+// struct vfsmount (2.6) or struct mount (3.3+) by mnt_list.
 func (k *Kernel) Mounts() ([]Mount, error) {
 	initTask, err := k.Addr("init_task")
 	if err != nil {
@@ -24,7 +26,15 @@ func (k *Kernel) Mounts() ([]Mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := it.Deref("namespace", "struct namespace")
+	var ns Object
+	if it.Has("namespace") {
+		ns, err = it.Deref("namespace", "struct namespace")
+	} else {
+		var nsp Object
+		if nsp, err = it.Deref("nsproxy", "struct nsproxy"); err == nil {
+			ns, err = nsp.Deref("mnt_ns", "struct mnt_namespace")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("init_task's mount namespace: %w", err)
 	}
@@ -32,23 +42,22 @@ func (k *Kernel) Mounts() ([]Mount, error) {
 	if err != nil {
 		return nil, err
 	}
+	mountType := k.mountType()
 	var mounts []Mount
 	err = k.ListEach(head, func(node uint64) error {
-		va, err := k.containerOf(node, "struct vfsmount", "mnt_list")
+		va, err := k.containerOf(node, mountType, "mnt_list")
 		if err != nil {
 			return err
 		}
-		m, err := k.Object("struct vfsmount", va)
+		m, err := k.mountAt(va)
 		if err != nil {
 			return err
 		}
-		mnt := Mount{VFSMount: va}
-		mnt.SuperBlock, _ = m.Uint("mnt_sb")
-		if dev, err := m.Uint("mnt_devname"); err == nil && dev != 0 {
-			mnt.Device, _ = k.CString(dev, 256)
+		mnt := Mount{VFSMount: va, SuperBlock: m.sb}
+		if m.devname != 0 {
+			mnt.Device, _ = k.CString(m.devname, 256)
 		}
-		root, _ := m.Uint("mnt_root")
-		mnt.Path, err = k.DentryPath(root, va)
+		mnt.Path, err = k.dentryPath(m.root, va)
 		if err != nil {
 			k.warnf("mount 0x%x: %v", va, err)
 		}
@@ -60,6 +69,51 @@ func (k *Kernel) Mounts() ([]Mount, error) {
 		k.warnf("mount list: %v (mounts after that point are missing)", err)
 	}
 	return mounts, nil
+}
+
+// mountType is "struct mount" on kernels that split it from struct
+// vfsmount (3.3+), else "struct vfsmount".
+func (k *Kernel) mountType() string {
+	if _, err := k.Types.Lookup("struct mount"); err == nil {
+		return "struct mount"
+	}
+	return "struct vfsmount"
+}
+
+// mountInfo is what a path walk needs of a mount.
+type mountInfo struct {
+	root, parent, mountpoint, sb, devname uint64
+}
+
+// mountAt reads a mount (struct mount or struct vfsmount, see mountType).
+func (k *Kernel) mountAt(addr uint64) (mountInfo, error) {
+	typ := k.mountType()
+	o, err := k.Object(typ, addr)
+	if err != nil {
+		return mountInfo{}, err
+	}
+	var m mountInfo
+	prefix := ""
+	if typ == "struct mount" {
+		prefix = "mnt."
+	}
+	if m.root, err = o.Uint(prefix + "mnt_root"); err != nil {
+		return m, err
+	}
+	m.sb, _ = o.Uint(prefix + "mnt_sb")
+	m.parent, _ = o.Uint("mnt_parent")
+	m.mountpoint, _ = o.Uint("mnt_mountpoint")
+	m.devname, _ = o.Uint("mnt_devname")
+	return m, nil
+}
+
+// mountOfVFS turns a struct vfsmount pointer (as in file->f_path.mnt) into
+// the address mountAt takes.
+func (k *Kernel) mountOfVFS(vfsmnt uint64) (uint64, error) {
+	if k.mountType() == "struct mount" {
+		return k.containerOf(vfsmnt, "struct mount", "mnt")
+	}
+	return vfsmnt, nil
 }
 
 func (k *Kernel) fsType(sbAddr uint64) string {
@@ -82,31 +136,38 @@ func (k *Kernel) fsType(sbAddr uint64) string {
 // maxPathDepth bounds a dentry walk.
 const maxPathDepth = 256
 
-// DentryPath builds the path of a dentry mounted at vfsmount mnt, crossing
-// mount points up to the root, as d_path does.
-func (k *Kernel) DentryPath(dentry, mnt uint64) (string, error) {
+// DentryPath builds the path of a dentry seen through a struct vfsmount
+// (file->f_vfsmnt or f_path.mnt), crossing mount points up to the root, as
+// d_path does.
+func (k *Kernel) DentryPath(dentry, vfsmnt uint64) (string, error) {
+	mnt, err := k.mountOfVFS(vfsmnt)
+	if err != nil {
+		return "", err
+	}
+	return k.dentryPath(dentry, mnt)
+}
+
+// dentryPath walks from a dentry on the mount at mnt (see mountAt).
+func (k *Kernel) dentryPath(dentry, mnt uint64) (string, error) {
 	var parts []string
 	for depth := 0; depth < maxPathDepth; depth++ {
 		d, err := k.Object("struct dentry", dentry)
 		if err != nil {
 			return "", err
 		}
-		m, err := k.Object("struct vfsmount", mnt)
+		m, err := k.mountAt(mnt)
 		if err != nil {
 			return "", err
 		}
-		mntRoot, _ := m.Uint("mnt_root")
 		parent, err := d.Uint("d_parent")
 		if err != nil {
 			return "", err
 		}
-		if dentry == mntRoot || parent == dentry {
-			mntParent, _ := m.Uint("mnt_parent")
-			if mntParent == mnt || mntParent == 0 {
+		if dentry == m.root || parent == dentry {
+			if m.parent == mnt || m.parent == 0 {
 				break
 			}
-			dentry, _ = m.Uint("mnt_mountpoint")
-			mnt = mntParent
+			dentry, mnt = m.mountpoint, m.parent
 			continue
 		}
 		name, err := k.dentryName(d)

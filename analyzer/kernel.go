@@ -10,6 +10,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/vmtriage/vmtriage/symbols"
 	"github.com/vmtriage/vmtriage/vmcore"
@@ -59,6 +61,9 @@ func New(d *vmcore.Dump, im *symbols.Image) (*Kernel, error) {
 		return nil, err
 	}
 	k.Mem = addrspace.New(d, layout)
+	if err := k.checkBuildID(); err != nil {
+		return nil, err
+	}
 	if err := k.checkBanner(); err != nil {
 		return nil, err
 	}
@@ -76,22 +81,95 @@ func (k *Kernel) warnf(format string, args ...any) {
 	k.warnings = append(k.warnings, fmt.Sprintf(format, args...))
 }
 
-// layout works out the x86_64 memory map from the symbols the kernel has.
+// layout works out the x86_64 memory map: RHEL 4's fixed one when the
+// kernel has init_level4_pgt, else the current one with KASLR (the slide
+// from VMCOREINFO), phys_base, 4- or 5-level page tables and the direct
+// map's base read from page_offset_base.
 func (k *Kernel) layout() (addrspace.Layout, error) {
 	l := addrspace.RHEL4()
 	if pb, ok := k.Dump.PhysBase(); ok {
 		l.PhysBase = pb
 	}
-	for _, name := range []string{"init_level4_pgt", "init_top_pgt", "swapper_pg_dir"} {
-		if s, ok := k.Syms.Symbol(name); ok {
-			l.TopPGT = s.Addr - l.KernelMap + l.PhysBase
-			break
+	if s, ok := k.Syms.Symbol("init_level4_pgt"); ok {
+		l.TopPGT = s.Addr - l.KernelMap + l.PhysBase
+		return l, nil
+	}
+	if err := k.applySlide(); err != nil {
+		return l, err
+	}
+	if v, ok := k.Dump.VMCoreInfoValue("NUMBER(phys_base)"); ok {
+		pb, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return l, fmt.Errorf("%s: VMCOREINFO NUMBER(phys_base)=%q: %w", k.Dump.Path(), v, err)
+		}
+		l.PhysBase = uint64(pb)
+	}
+	l.KernelMapSize = 1 << 30 // KERNEL_IMAGE_SIZE with KASLR
+	l.DirectMapSize = 1 << 46
+	if v, ok := k.Dump.VMCoreInfoValue("NUMBER(pgtable_l5_enabled)"); ok && v == "1" {
+		l.Levels, l.DirectMapSize = 5, 1<<52
+	}
+	top, err := k.Addr("init_top_pgt")
+	if err != nil {
+		return l, fmt.Errorf("%s: no init_top_pgt: %w", k.Syms.Path(), err)
+	}
+	l.TopPGT = top - l.KernelMap + l.PhysBase
+	// the direct map's base is a variable of the kernel image
+	l.PageOffset = 0xffff888000000000
+	if a, err := k.Addr("page_offset_base"); err == nil {
+		tmp := addrspace.New(k.Dump, l)
+		if v, err := tmp.U64(a); err == nil && v >= 0xff00000000000000 {
+			l.PageOffset = v
+		} else if err != nil {
+			k.warnf("reading page_offset_base: %v (assuming 0x%x)", err, l.PageOffset)
 		}
 	}
-	if _, ok := k.Syms.Symbol("init_level4_pgt"); !ok {
-		return l, fmt.Errorf("%s: only the 2.6.9 x86_64 layout (init_level4_pgt) is supported yet", k.Syms.Path())
-	}
 	return l, nil
+}
+
+// applySlide sets the KASLR offset of the kernel image: VMCOREINFO's
+// KERNELOFFSET, else the difference between a VMCOREINFO symbol and the
+// vmlinux's.
+func (k *Kernel) applySlide() error {
+	if v, ok := k.Dump.VMCoreInfoValue("KERNELOFFSET"); ok {
+		off, err := strconv.ParseUint(strings.TrimPrefix(v, "0x"), 16, 64)
+		if err != nil {
+			return fmt.Errorf("%s: VMCOREINFO KERNELOFFSET=%q: %w", k.Dump.Path(), v, err)
+		}
+		k.Syms.SetSlide(off)
+		return nil
+	}
+	for _, name := range []string{"init_uts_ns", "swapper_pg_dir", "_stext"} {
+		v, ok := k.Dump.VMCoreInfoValue("SYMBOL(" + name + ")")
+		if !ok {
+			continue
+		}
+		run, err := strconv.ParseUint(v, 16, 64)
+		if err != nil {
+			continue
+		}
+		if s, ok := k.Syms.Symbol(name); ok {
+			k.Syms.SetSlide(run - (s.Addr - k.Syms.Slide()))
+			return nil
+		}
+	}
+	if k.Dump.VMCoreInfo() == "" {
+		k.warnf("%s has no VMCOREINFO: assuming the kernel is not relocated (KASLR off)", k.Dump.Path())
+	}
+	return nil
+}
+
+// checkBuildID compares VMCOREINFO's BUILD-ID with the vmlinux's.
+func (k *Kernel) checkBuildID() error {
+	want, ok := k.Dump.VMCoreInfoValue("BUILD-ID")
+	got := k.Syms.BuildID()
+	if !ok || got == "" {
+		return nil
+	}
+	if !strings.EqualFold(want, got) {
+		return fmt.Errorf("%s does not match %s: build-id %s, the dump's kernel is %s", k.Syms.Path(), k.Dump.Path(), got, want)
+	}
+	return nil
 }
 
 // checkBanner compares linux_banner in the vmlinux and in the dump, so a
@@ -167,6 +245,23 @@ func (k *Kernel) Object(typeName string, addr uint64) (Object, error) {
 	data := make([]byte, t.Size)
 	if err := k.Mem.Read(addr, data); err != nil {
 		return Object{}, fmt.Errorf("reading %s at 0x%x: %w", typeName, addr, err)
+	}
+	return Object{k: k, Type: t, Addr: addr, data: data}, nil
+}
+
+// Variable reads a global variable with the type its DWARF gives it.
+func (k *Kernel) Variable(name string) (Object, error) {
+	addr, err := k.Addr(name)
+	if err != nil {
+		return Object{}, err
+	}
+	t, err := k.Types.Variable(name)
+	if err != nil {
+		return Object{}, err
+	}
+	data := make([]byte, t.Size)
+	if err := k.Mem.Read(addr, data); err != nil {
+		return Object{}, fmt.Errorf("reading %s at 0x%x: %w", name, addr, err)
 	}
 	return Object{k: k, Type: t, Addr: addr, data: data}, nil
 }

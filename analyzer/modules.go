@@ -41,8 +41,8 @@ func (k *Kernel) loadModules() {
 		}
 		name, _ := m.Chars("name")
 		mod := Module{Name: name, Addr: addr}
-		mod.Core, _ = m.First("module_core", "core_layout.base")
-		mod.CoreSize, _ = m.First("core_size", "core_layout.size")
+		mod.Core, _ = m.First("module_core", "core_layout.base", "mem.base")
+		mod.CoreSize, _ = m.First("core_size", "core_layout.size", "mem.size")
 		syms, err := k.moduleSymbols(m, name)
 		if err != nil {
 			k.warnf("module %s at 0x%x: %v", name, addr, err)
@@ -58,6 +58,13 @@ func (k *Kernel) loadModules() {
 }
 
 func (k *Kernel) moduleSymbols(m Object, name string) ([]symbols.Symbol, error) {
+	if m.Has("kallsyms") { // 4.5+: the symbols live in struct mod_kallsyms
+		ks, err := m.Deref("kallsyms", "struct mod_kallsyms")
+		if err != nil {
+			return nil, err
+		}
+		m = ks
+	}
 	symtab, err := m.First("symtab", "core_symtab")
 	if err != nil {
 		return nil, err

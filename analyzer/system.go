@@ -66,7 +66,9 @@ func (k *Kernel) System(taskCount int) (System, error) {
 			s.MHz = int(uint32(b[0])|uint32(b[1])<<8|uint32(b[2])<<16|uint32(b[3])<<24) / 1000
 		}
 	}
-	if a, err := k.Addr("jiffies_64"); err == nil {
+	if _, err := k.Addr("tk_core"); err == nil {
+		// uptime from the timekeeper below: HZ is not in the dump
+	} else if a, err := k.Addr("jiffies_64"); err == nil {
 		if j, err := k.U64(a); err == nil {
 			neg := int32(-300 * hz)
 			initial := uint64(uint32(neg)) // INITIAL_JIFFIES
@@ -84,7 +86,7 @@ func (k *Kernel) System(taskCount int) (System, error) {
 			fmt.Sscanf(s.LoadText[i], "%g", &s.LoadAverage[i])
 		}
 	}
-	for _, name := range []string{"num_physpages", "totalram_pages"} {
+	for _, name := range []string{"num_physpages", "_totalram_pages", "totalram_pages"} {
 		if a, err := k.Addr(name); err == nil {
 			if v, err := k.U64(a); err == nil {
 				s.MemoryBytes = v * 4096
@@ -96,6 +98,17 @@ func (k *Kernel) System(taskCount int) (System, error) {
 		if o, err := k.Object("struct timespec", a); err == nil {
 			sec, _ := o.Int("tv_sec")
 			s.Time = time.Unix(sec, 0).UTC()
+		}
+	} else if _, err := k.Addr("tk_core"); err == nil {
+		// current kernels: the timekeeper knows wall time and the monotonic clock
+		if tk, err := k.Variable("tk_core"); err == nil {
+			if sec, err := tk.Int("timekeeper.xtime_sec"); err == nil {
+				s.Time = time.Unix(sec, 0).UTC()
+			}
+			if mono, err := tk.Int("timekeeper.tkr_mono.base"); err == nil {
+				boot, _ := tk.Int("timekeeper.offs_boot")
+				s.Uptime = (mono + boot) / 1e9
+			}
 		}
 	}
 	if log, err := k.Log(); err == nil {

@@ -84,6 +84,7 @@ func (k *Kernel) Tasks() ([]Task, error) {
 	if err != nil {
 		k.warnf("task list: %v (listing the %d tasks read before it)", err, len(addrs))
 	}
+	addrs = k.addThreads(addrs, seen)
 	idle := map[uint64]bool{initTask: true}
 	for _, cpu := range k.CPUs() {
 		rq, err := k.RunQueue(cpu)
@@ -124,6 +125,59 @@ func (k *Kernel) Tasks() ([]Task, error) {
 		return tasks[i].CPU < tasks[j].CPU
 	})
 	return tasks, nil
+}
+
+// addThreads adds the other threads of every thread group: the task list
+// links only group leaders on current kernels (signal->thread_head through
+// thread_node, or the older thread_group list).
+func (k *Kernel) addThreads(leaders []uint64, seen map[uint64]bool) []uint64 {
+	tt, err := k.Types.Lookup("struct task_struct")
+	if err != nil {
+		return leaders
+	}
+	var member string
+	switch {
+	case tt.HasField("thread_node"):
+		member = "thread_node"
+	case tt.HasField("thread_group"):
+		member = "thread_group"
+	default:
+		return leaders // 2.6.9: threads hang off the PID hash; not walked yet
+	}
+	out := leaders
+	for _, a := range leaders {
+		t, err := k.Object("struct task_struct", a)
+		if err != nil {
+			continue
+		}
+		var head uint64
+		if member == "thread_node" {
+			sig, err := t.Deref("signal", "struct signal_struct")
+			if err != nil {
+				continue
+			}
+			if head, err = sig.FieldAddr("thread_head"); err != nil {
+				continue
+			}
+		} else if head, err = t.FieldAddr("thread_group"); err != nil {
+			continue
+		}
+		err = k.ListEach(head, func(node uint64) error {
+			th, err := k.containerOf(node, "struct task_struct", member)
+			if err != nil {
+				return err
+			}
+			if !seen[th] {
+				seen[th] = true
+				out = append(out, th)
+			}
+			return nil
+		})
+		if err != nil {
+			k.warnf("threads of task 0x%x: %v", a, err)
+		}
+	}
+	return out
 }
 
 // Task reads one task_struct.

@@ -402,7 +402,9 @@ func (im *Image) Symbol(name string) (Symbol, bool) {
 	defer im.mu.RUnlock()
 	if i, ok := im.kernel.byName[name]; ok {
 		s := im.kernel.byAddr[i].Symbol
-		s.Addr += im.slide
+		if !im.isPerCPU(s.Addr) {
+			s.Addr += im.slide
+		}
 		return s, true
 	}
 	if i, ok := im.modules.byName[name]; ok {
@@ -481,8 +483,26 @@ func (im *Image) AddSymbols(syms []Symbol) {
 	im.modules = buildTable(all)
 }
 
-// SetSlide sets the KASLR offset added to every vmlinux symbol address
-// (not to symbols added with AddSymbols). The default is 0.
+// kernelImageStart is x86_64's __START_KERNEL_map. KASLR moves only the
+// symbols of the kernel image; per-CPU symbols (linked at small absolute
+// addresses and used as offsets from __per_cpu_offset) stay put.
+const kernelImageStart = 0xffffffff80000000
+
+// isPerCPU reports whether addr is a per-CPU symbol of an x86_64 kernel:
+// one linked below the kernel image map in an image whose text is in it.
+func (im *Image) isPerCPU(addr uint64) bool {
+	if addr >= kernelImageStart {
+		return false
+	}
+	if i, ok := im.kernel.byName["_text"]; ok {
+		return im.kernel.byAddr[i].Addr >= kernelImageStart
+	}
+	return false
+}
+
+// SetSlide sets the KASLR offset added to every vmlinux symbol address in
+// the kernel image (not to per-CPU symbols, nor to symbols added with
+// AddSymbols). The default is 0.
 func (im *Image) SetSlide(off uint64) {
 	im.mu.Lock()
 	im.slide = off

@@ -25,6 +25,7 @@ type Types struct {
 	// Built once by the index pass, read-only afterwards.
 	index  map[string]dwarf.Offset // "struct dio", "enum x", "transaction_t", "int"
 	consts map[string]int64        // enumerator values
+	vars   map[string]dwarf.Offset // global variable -> its type's entry
 
 	mu     sync.Mutex
 	gcache map[dwarf.Offset]godwarf.Type
@@ -66,6 +67,7 @@ func (im *Image) loadTypes() (t *Types, err error) {
 		addrSize: 8,
 		index:    make(map[string]dwarf.Offset),
 		consts:   make(map[string]int64),
+		vars:     make(map[string]dwarf.Offset),
 		gcache:   make(map[dwarf.Offset]godwarf.Type),
 		conv:     make(map[godwarf.Type]*Type),
 		ptrs:     make(map[*Type]*Type),
@@ -118,6 +120,12 @@ func (t *Types) buildIndex() error {
 		case dwarf.TagBaseType:
 			add(name)
 			add(cIntName(name))
+		case dwarf.TagVariable:
+			if off, ok := e.Val(dwarf.AttrType).(dwarf.Offset); ok && name != "" {
+				if _, dup := t.vars[name]; !dup {
+					t.vars[name] = off
+				}
+			}
 		case dwarf.TagEnumerationType:
 			add("enum " + name)
 			if e.Children {
@@ -178,6 +186,18 @@ func (t *Types) Constant(name string) (int64, error) {
 		return 0, &notFoundError{what: "enumerator " + name, file: t.path}
 	}
 	return v, nil
+}
+
+// Variable returns the type of a global variable, which may be anonymous
+// (e.g. tk_core, a static variable of an unnamed struct type).
+func (t *Types) Variable(name string) (*Type, error) {
+	off, ok := t.vars[name]
+	if !ok {
+		return nil, &notFoundError{what: "variable " + name, file: t.path}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.decode(off)
 }
 
 // Lookup returns the named type: "struct dio", "union x", "enum y", a
