@@ -23,14 +23,31 @@ type Kernel struct {
 	Dump  *vmcore.Dump
 	Mem   *addrspace.Space
 	Syms  *symbols.Image
-	Types *symbols.Types
+	Types *TypeSet
 
 	warnings []string
 	modules  []Module
+
+	physBase    uint64 // found with the KASLR slide when the dump has no VMCOREINFO
+	hasPhysBase bool
+}
+
+// Options tune how a dump is opened.
+type Options struct {
+	// DebugDirs are searched for the loaded modules' debug info
+	// (NAME.ko or NAME.ko.debug, at any depth), whose types the vmlinux
+	// lacks on distribution kernels (ext4, jbd2, ...).
+	// /usr/lib/debug/lib/modules/RELEASE is always searched.
+	DebugDirs []string
 }
 
 // Open opens a dump and the vmlinux it was taken from.
 func Open(dumpPath, vmlinuxPath string) (*Kernel, error) {
+	return OpenWith(dumpPath, vmlinuxPath, Options{})
+}
+
+// OpenWith opens a dump and its vmlinux with options.
+func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
 	d, err := vmcore.Open(dumpPath)
 	if err != nil {
 		return nil, err
@@ -40,7 +57,7 @@ func Open(dumpPath, vmlinuxPath string) (*Kernel, error) {
 		d.Close()
 		return nil, err
 	}
-	k, err := New(d, im)
+	k, err := NewWith(d, im, opt)
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -50,11 +67,16 @@ func Open(dumpPath, vmlinuxPath string) (*Kernel, error) {
 
 // New builds the kernel model over an opened dump and symbol image.
 func New(d *vmcore.Dump, im *symbols.Image) (*Kernel, error) {
+	return NewWith(d, im, Options{})
+}
+
+// NewWith builds the kernel model with options.
+func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	types, err := im.Types()
 	if err != nil {
 		return nil, err
 	}
-	k := &Kernel{Dump: d, Syms: im, Types: types}
+	k := &Kernel{Dump: d, Syms: im, Types: newTypeSet(types)}
 	k.warnings = append(k.warnings, d.Warnings()...)
 	layout, err := k.layout()
 	if err != nil {
@@ -68,6 +90,15 @@ func New(d *vmcore.Dump, im *symbols.Image) (*Kernel, error) {
 		return nil, err
 	}
 	k.loadModules()
+	dirs := append([]string(nil), opt.DebugDirs...)
+	if rel, ok := d.VMCoreInfoValue("OSRELEASE"); ok {
+		dirs = append(dirs, "/usr/lib/debug/lib/modules/"+rel)
+	}
+	var names []string
+	for _, m := range k.modules {
+		names = append(names, m.Name)
+	}
+	k.Types.AddModuleDebugDirs(dirs, names)
 	return k, nil
 }
 
@@ -96,6 +127,9 @@ func (k *Kernel) layout() (addrspace.Layout, error) {
 	}
 	if err := k.applySlide(); err != nil {
 		return l, err
+	}
+	if k.hasPhysBase {
+		l.PhysBase = k.physBase
 	}
 	if v, ok := k.Dump.VMCoreInfoValue("NUMBER(phys_base)"); ok {
 		pb, err := strconv.ParseInt(v, 10, 64)
@@ -154,9 +188,54 @@ func (k *Kernel) applySlide() error {
 		}
 	}
 	if k.Dump.VMCoreInfo() == "" {
-		k.warnf("%s has no VMCOREINFO: assuming the kernel is not relocated (KASLR off)", k.Dump.Path())
+		return k.slideFromCR3()
 	}
 	return nil
+}
+
+// slideFromCR3 finds the KASLR offset of a dump without VMCOREINFO (as
+// crash's --kaslr auto does): walk the page tables a CPU's CR3 (from QEMU's
+// notes) points to and try every 2 MiB-aligned slide of the kernel image
+// until linux_banner reads as the vmlinux's. It also sets the phys_base
+// that layout then uses.
+func (k *Kernel) slideFromCR3() error {
+	want, err := k.Syms.ReadData("linux_banner")
+	if err != nil {
+		return fmt.Errorf("%s has no VMCOREINFO and the vmlinux's linux_banner cannot be read to find KASLR: %w", k.Dump.Path(), err)
+	}
+	want = cstr(want)
+	banner, _ := k.Addr("linux_banner")
+	var roots []uint64
+	for _, c := range k.Dump.QEMUCPUs() {
+		if cr3 := c.CR[3] &^ 0x1fff; cr3 != 0 { // PCID bits and the PTI user-half bit
+			roots = append(roots, cr3)
+		}
+	}
+	if len(roots) == 0 {
+		k.warnf("%s has no VMCOREINFO and no CPU page table root: assuming the kernel is not relocated (KASLR off)", k.Dump.Path())
+		return nil
+	}
+	const step, maxSlide = 2 << 20, 1 << 30
+	got := make([]byte, len(want))
+	for _, root := range roots[:1] {
+		l := addrspace.RHEL4()
+		l.PageOffset, l.DirectMapSize, l.KernelMapSize = 0, 0, 0 // page-table walk only
+		l.TopPGT = root
+		space := addrspace.New(k.Dump, l)
+		for slide := uint64(0); slide < maxSlide; slide += step {
+			if err := space.Read(banner+slide, got); err != nil {
+				continue
+			}
+			if string(got) == string(want) {
+				k.Syms.SetSlide(slide)
+				pa, _ := space.Translate(banner + slide)
+				k.physBase = pa - (banner + slide - 0xffffffff80000000)
+				k.hasPhysBase = true
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s has no VMCOREINFO, and linux_banner of %s was not found at any KASLR offset through CR3: the vmlinux does not match the dump", k.Dump.Path(), k.Syms.Path())
 }
 
 // checkBuildID compares VMCOREINFO's BUILD-ID with the vmlinux's.

@@ -66,8 +66,18 @@ func (k *Kernel) Backtrace(t Task) ([]Frame, error) {
 			continue
 		}
 		frames = append(frames, Frame{Slot: start + uint64(i)*8, Addr: w, Func: s.Name, Offset: off, Module: s.Module})
+		if stackBottoms[s.Name] {
+			break // what lies above the entry from user space or the thread start is stale
+		}
 	}
 	return frames, nil
+}
+
+// stackBottoms are the outermost kernel frames: the system-call entry and
+// the start of kernel threads.
+var stackBottoms = map[string]bool{
+	"system_call": true, "tracesys": true, "kernel_thread": true, "do_syscall_64": true,
+	"entry_SYSCALL_64_after_hwframe": true, "ret_from_fork": true, "cpu_startup_entry": true,
 }
 
 // schedulerFuncs are the functions a sleeping task is always in; the wait

@@ -122,8 +122,12 @@ func (k *Kernel) System(taskCount int) (System, error) {
 // maxLogBuf bounds the log buffer read.
 const maxLogBuf = 64 << 20
 
-// Log reads the kernel's message buffer (the classic log_buf ring).
+// Log reads the kernel's message buffer: the printk ring buffer (5.10+)
+// or the classic log_buf ring.
 func (k *Kernel) Log() (string, error) {
+	if _, err := k.Addr("prb"); err == nil {
+		return k.prbLog()
+	}
 	bufP, err := k.Addr("log_buf")
 	if err != nil {
 		return "", err

@@ -221,10 +221,14 @@ func (k *Kernel) task(addr uint64) (Task, error) {
 }
 
 // threadSize is the kernel stack size: the size of union thread_union when
-// the kernel has one, else 8 KiB (2.6 x86_64) .
+// the kernel has one, else 16 KiB for kernels whose task_struct points at
+// its stack (x86_64 since 3.15), else 8 KiB (2.6 x86_64).
 func (k *Kernel) threadSize() uint64 {
 	if t, err := k.Types.Lookup("union thread_union"); err == nil && t.Size >= 4096 {
 		return t.Size
+	}
+	if t, err := k.Types.Lookup("struct task_struct"); err == nil && t.HasField("stack") {
+		return 16384
 	}
 	return 8192
 }

@@ -76,9 +76,13 @@ func (im *Image) loadTypes() (t *Types, err error) {
 	if im.file.Class == elf.ELFCLASS32 {
 		t.addrSize = 4
 	}
+	if t.loadIndex(im.buildID) {
+		return t, nil
+	}
 	if err := t.buildIndex(); err != nil {
 		return nil, err
 	}
+	t.saveIndex(im.buildID)
 	return t, nil
 }
 

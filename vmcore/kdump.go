@@ -48,7 +48,9 @@ const (
 	pageDescSize    = 24
 	bitmapChunk     = 4096 // bytes of bitmap per prefix-sum entry
 	chunkCacheSize  = 16
-	pageCacheSize   = 128
+	pageCacheSize   = 128      // pages
+	pageCacheBytes  = 16 << 20 // bound for large block sizes
+	maxBlockSize    = 1 << 18  // 256 KiB: the largest Linux page size is 64 KiB
 
 	// Compression flags in the header status and in page_desc_t.flags.
 	dumpZlib       = 0x1
@@ -106,8 +108,8 @@ func openKdump(d *Dump, r io.ReaderAt, size int64) error {
 	maxMapnr := uint64(le.Uint32(hdr[khMaxMapnr:]))
 	nrCPUs := int32(le.Uint32(hdr[khNrCPUs:]))
 
-	if bs < 512 || bs > 1<<21 || bs&(bs-1) != 0 {
-		return &FormatError{Path: path, Off: khBlockSize, Msg: fmt.Sprintf("block_size %d, expected a power of two between 512 and 2 MiB", int64(bs)), Err: ErrCorrupt}
+	if bs < 512 || bs > maxBlockSize || bs&(bs-1) != 0 {
+		return &FormatError{Path: path, Off: khBlockSize, Msg: fmt.Sprintf("block_size %d, expected a power of two between 512 and %d", int64(bs), maxBlockSize), Err: ErrCorrupt}
 	}
 	if version < 0 || version > 64 {
 		return &FormatError{Path: path, Off: khVersion, Msg: fmt.Sprintf("header_version %d, expected 0..6", version), Err: ErrCorrupt}
@@ -134,7 +136,7 @@ func openKdump(d *Dump, r io.ReaderAt, size int64) error {
 		incomplete: status&dumpIncomplete != 0,
 		chunks:     make(map[uint64][]byte),
 		prefix:     []uint64{0},
-		cache:      newPageCache(pageCacheSize),
+		cache:      newPageCache(int(min(pageCacheSize, pageCacheBytes/bs))),
 	}
 	d.pageSize = bs
 	d.compression = "none"

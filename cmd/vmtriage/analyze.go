@@ -13,6 +13,7 @@ import (
 
 func newAnalyzeCmd() *cobra.Command {
 	var vmlinux, format string
+	var debugDirs []string
 	cmd := &cobra.Command{
 		Use:   "analyze DUMP --vmlinux FILE",
 		Short: "Analyse one dump and report the hangs found",
@@ -24,7 +25,7 @@ func newAnalyzeCmd() *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			k, err := analyzer.Open(args[0], vmlinux)
+			k, err := analyzer.OpenWith(args[0], vmlinux, analyzer.Options{DebugDirs: debugDirs})
 			if err != nil {
 				return err
 			}
@@ -33,13 +34,14 @@ func newAnalyzeCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&vmlinux, "vmlinux", "", "vmlinux with debug info of the dumped kernel")
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or markdown")
+	cmd.Flags().StringArrayVar(&debugDirs, "debug-dir", nil, "directory with the modules' debug info (NAME.ko), searched recursively; repeatable")
 	return cmd
 }
 
 func checkFormat(format string) error {
-	if format != "table" && format != "json" {
-		return fmt.Errorf("unknown --format %q (want table or json)", format)
+	if format != "table" && format != "json" && format != "markdown" {
+		return fmt.Errorf("unknown --format %q (want table, json or markdown)", format)
 	}
 	return nil
 }
@@ -51,9 +53,12 @@ func writeReport(w io.Writer, k *analyzer.Kernel, format string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", k.Dump.Path(), err)
 	}
-	if format == "json" {
+	switch format {
+	case "json":
 		err = rpt.WriteJSON(w, r)
-	} else {
+	case "markdown":
+		err = rpt.WriteMarkdown(w, r)
+	default:
 		err = rpt.WriteTable(w, r)
 	}
 	if err != nil {

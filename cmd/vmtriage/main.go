@@ -63,6 +63,7 @@ Exit status: 0 no finding, 1 at least one finding, 2 error.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newAnalyzeCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newBatchCmd(), newMergeCmd())
 	return root
 }
 

@@ -106,7 +106,7 @@ func ScanBanner(d *vmcore.Dump, limit int64) string {
 	var scanned int64
 	for _, s := range segs {
 		for off := uint64(0); off < s.MemSize && scanned < limit; off += chunk {
-			n := min(uint64(chunk+256), s.MemSize-off)
+			n := min(uint64(chunk+256), s.MemSize-off, uint64(limit-scanned))
 			p := buf[:n]
 			if err := d.ReadPhys(s.Paddr+off, p); err != nil {
 				// read what can be read, page by page

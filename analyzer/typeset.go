@@ -1,0 +1,155 @@
+package analyzer
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/vmtriage/vmtriage/symbols"
+)
+
+// TypeSet finds types in the vmlinux first, then in the debug info of the
+// modules loaded in the dump (ext4, jbd2, jfs... are modules on
+// distribution kernels, and their structures only exist there).
+type TypeSet struct {
+	kernel *symbols.Types
+
+	mu       sync.Mutex
+	dirs     []string          // directories searched for NAME.ko(.debug)
+	modules  []string          // module names still to open, in order
+	opened   []*symbols.Types  // module type sources opened so far
+	failures map[string]string // module -> why its debug info is missing
+}
+
+func newTypeSet(kernel *symbols.Types) *TypeSet {
+	return &TypeSet{kernel: kernel, failures: map[string]string{}}
+}
+
+// AddModuleDebugDirs makes the modules' debug info (NAME.ko or NAME.ko.debug
+// anywhere under the directories, e.g. /usr/lib/debug/lib/modules/RELEASE)
+// available for the given loaded modules.
+func (ts *TypeSet) AddModuleDebugDirs(dirs []string, modules []string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.dirs = append(ts.dirs, dirs...)
+	ts.modules = append(ts.modules, modules...)
+}
+
+func (ts *TypeSet) sources(yield func(*symbols.Types) bool) {
+	if !yield(ts.kernel) {
+		return
+	}
+	for i := 0; ; i++ {
+		ts.mu.Lock()
+		if i >= len(ts.opened) {
+			if !ts.openNext() {
+				ts.mu.Unlock()
+				return
+			}
+		}
+		t := ts.opened[i]
+		ts.mu.Unlock()
+		if !yield(t) {
+			return
+		}
+	}
+}
+
+// openNext opens the next module's debug info; false when none is left.
+func (ts *TypeSet) openNext() bool {
+	for len(ts.modules) > 0 {
+		name := ts.modules[0]
+		ts.modules = ts.modules[1:]
+		path := ts.find(name)
+		if path == "" {
+			continue
+		}
+		im, err := symbols.Open(path)
+		if err != nil {
+			ts.failures[name] = err.Error()
+			continue
+		}
+		t, err := im.Types()
+		if err != nil {
+			ts.failures[name] = err.Error()
+			continue
+		}
+		ts.opened = append(ts.opened, t)
+		return true
+	}
+	return false
+}
+
+func (ts *TypeSet) find(module string) string {
+	want := map[string]bool{}
+	for _, n := range []string{module, strings.ReplaceAll(module, "_", "-")} {
+		want[n+".ko"], want[n+".ko.debug"] = true, true
+	}
+	var found string
+	for _, dir := range ts.dirs {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || found != "" {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && want[d.Name()] {
+				found = p
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		if found != "" {
+			return found
+		}
+	}
+	return ""
+}
+
+// Lookup finds a type by name ("struct dio", "transaction_t").
+func (ts *TypeSet) Lookup(name string) (*symbols.Type, error) {
+	var first error
+	var out *symbols.Type
+	ts.sources(func(t *symbols.Types) bool {
+		ty, err := t.Lookup(name)
+		if err == nil {
+			out = ty
+			return false
+		}
+		if first == nil {
+			first = err
+		}
+		return errors.Is(err, symbols.ErrNotFound)
+	})
+	if out != nil {
+		return out, nil
+	}
+	return nil, first
+}
+
+// Constant finds an enumerator's value ("T_LOCKED").
+func (ts *TypeSet) Constant(name string) (int64, error) {
+	var first error
+	var out int64
+	found := false
+	ts.sources(func(t *symbols.Types) bool {
+		v, err := t.Constant(name)
+		if err == nil {
+			out, found = v, true
+			return false
+		}
+		if first == nil {
+			first = err
+		}
+		return true
+	})
+	if found {
+		return out, nil
+	}
+	return 0, first
+}
+
+// Variable finds the type of a vmlinux global variable.
+func (ts *TypeSet) Variable(name string) (*symbols.Type, error) {
+	return ts.kernel.Variable(name)
+}

@@ -1,0 +1,431 @@
+#!/usr/bin/python3
+"""Boot one lab scenario under QEMU (TCG), drive it by console markers, replay
+the dio race through the gdb stub (B, B-notimeout, C) and dump the guest in
+every format. Stdlib only (drgn is used in a subprocess for DWARF offsets).
+
+  run_scenario.py --cache DIR --scenario A|B|B-notimeout|C|D
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3"  # Debian's python3 carries python3-drgn
+
+T0 = time.time()
+
+
+def log(msg):
+    print(f"[run {time.strftime('%H:%M:%S')} +{time.time() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+class Fail(Exception):
+    pass
+
+
+class Guest:
+    def __init__(self, cache, scenario, workdir, attempt):
+        self.cache = cache
+        self.scenario = scenario
+        self.kscen = scenario.split("-")[0]  # B-notimeout boots scenario B
+        self.dir = workdir
+        self.console = os.path.join(cache, "dumps", scenario, f"console-{attempt}.log")
+        self.qmp_path = os.path.join(workdir, "qmp.sock")
+        self.cmd_path = os.path.join(workdir, "cmd.sock")
+        self.gdb_port = free_port()
+        self.proc = None
+        self.pos = 0
+        self.buf = ""
+        self.cmdsock = None
+        self.qmp = None
+        self.qmp_buf = b""
+        self.cmd_id = 0
+
+    def start(self, append_extra):
+        append = ("console=ttyS0,115200 loglevel=4 panic=-1 oops=panic nmi_watchdog=0 "
+                  f"vmtriage.scenario={self.kscen} {append_extra}").strip()
+        self.append = append
+        args = ["qemu-system-x86_64", "-machine", "q35,accel=tcg", "-m", "1024", "-smp", "2",
+                "-device", "vmcoreinfo", "-display", "none", "-no-reboot", "-nodefaults",
+                "-kernel", os.path.join(self.cache, "vmlinuz"),
+                "-initrd", os.path.join(self.cache, "initramfs.cpio"),
+                "-append", append,
+                "-chardev", f"file,id=con,path={self.console}", "-serial", "chardev:con",
+                "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off", "-serial", "chardev:cmd",
+                "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+                "-gdb", f"tcp:127.0.0.1:{self.gdb_port}"]
+        self.qemu_args = args
+        log("qemu: " + " ".join(args))
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=open(os.path.join(self.dir, "qemu.out"), "w"), stderr=subprocess.STDOUT)
+        for _ in range(100):
+            if os.path.exists(self.qmp_path) and os.path.exists(self.cmd_path):
+                break
+            if self.proc.poll() is not None:
+                raise Fail("qemu exited: " + open(os.path.join(self.dir, "qemu.out")).read())
+            time.sleep(0.1)
+        self.qmp = socket.socket(socket.AF_UNIX)
+        self.qmp.connect(self.qmp_path)
+        self.qmp_recv()  # greeting
+        self.qmp_cmd("qmp_capabilities")
+        self.cmdsock = socket.socket(socket.AF_UNIX)
+        self.cmdsock.connect(self.cmd_path)
+
+    def stop(self):
+        try:
+            if self.qmp:
+                self.qmp_cmd("quit", timeout=10)
+        except Exception:
+            pass
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    # --- console -------------------------------------------------------
+    def read_console(self):
+        with open(self.console, "rb") as f:
+            f.seek(self.pos)
+            data = f.read()
+        self.pos += len(data)
+        text = data.decode("utf-8", "replace")
+        self.buf += text
+        return text
+
+    def wait_marker(self, pattern, timeout):
+        """Wait for a console line matching pattern (regex); return the match."""
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        scanned = getattr(self, "scanned", 0)
+        while True:
+            self.read_console()
+            lines = self.buf.split("\n")
+            complete = lines[:-1]
+            for i in range(scanned, len(complete)):
+                line = complete[i].rstrip("\r")
+                if "VMTRIAGE-FAIL" in line or "Kernel panic" in line:
+                    self.scanned = i + 1
+                    raise Fail(f"guest: {line}")
+                m = rx.search(line)
+                if m:
+                    self.scanned = i + 1
+                    return m
+            scanned = len(complete)
+            self.scanned = scanned
+            if self.proc.poll() is not None:
+                raise Fail(f"qemu exited ({self.proc.returncode}) waiting for {pattern}")
+            if time.time() > deadline:
+                raise TimeoutError(f"no console line matching {pattern!r} after {timeout}s")
+            time.sleep(0.2)
+
+    def guest_cmd(self, cmd, timeout=60):
+        self.cmd_id += 1
+        cid = self.cmd_id
+        log(f"guest cmd {cid}: {cmd}")
+        self.cmdsock.sendall(f"{cid} {cmd}\n".encode())
+        m = self.wait_marker(rf"VMTRIAGE-DONE {cid} rc=(\d+)", timeout)
+        return int(m.group(1))
+
+    # --- QMP -----------------------------------------------------------
+    def qmp_recv(self, timeout=30):
+        self.qmp.settimeout(timeout)
+        while b"\n" not in self.qmp_buf:
+            chunk = self.qmp.recv(65536)
+            if not chunk:
+                raise Fail("QMP closed")
+            self.qmp_buf += chunk
+        line, self.qmp_buf = self.qmp_buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def qmp_cmd(self, cmd, timeout=60, **arguments):
+        msg = {"execute": cmd}
+        if arguments:
+            msg["arguments"] = arguments
+        self.qmp.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            r = self.qmp_recv(timeout)
+            if "return" in r:
+                return r["return"]
+            if "error" in r:
+                raise Fail(f"QMP {cmd}: {r['error']}")
+            # events (STOP, RESUME, DUMP_COMPLETED) are ignored
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def static_symbols(cache, names):
+    # Debian's boot/System.map is a placeholder ("The real System.map is in the -dbg
+    # package"): take the symbols from the debug vmlinux.
+    path = os.path.join(cache, "vmlinux.nm")
+    if not os.path.exists(path):
+        with open(path + ".tmp", "w") as f:
+            subprocess.run(["nm", "-n", os.path.join(cache, "vmlinux")], stdout=f, check=True)
+        os.rename(path + ".tmp", path)
+    out = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            a, n = parts[0], parts[2]
+            if n in names:
+                out[n] = int(a, 16)
+    return out
+
+
+def dwarf_offsets(cache):
+    """Field offsets from the vmlinux's DWARF (drgn), cached in offsets.json."""
+    path = os.path.join(cache, "offsets.json")
+    if os.path.exists(path):
+        return json.load(open(path))
+    code = r'''
+import drgn, json, sys
+prog = drgn.Program()
+prog.load_debug_info([sys.argv[1]], default=False, main=False)
+def off(t, f): return drgn.offsetof(prog.type(t), f)
+o = {
+ "task.tasks": off("struct task_struct", "tasks"),
+ "task.pid": off("struct task_struct", "pid"),
+ "task.stack": off("struct task_struct", "stack"),
+ "task.state": off("struct task_struct", "__state"),
+ "task.comm": off("struct task_struct", "comm"),
+ "task.signal": off("struct task_struct", "signal"),
+ "task.thread_node": off("struct task_struct", "thread_node"),
+ "signal.thread_head": off("struct signal_struct", "thread_head"),
+ "dio.refcount": off("struct dio", "refcount"),
+ "dio.waiter": off("struct dio", "waiter"),
+ "dio.bio_list": off("struct dio", "bio_list"),
+ "dio.is_async": off("struct dio", "is_async"),
+ "dio.result": off("struct dio", "result"),
+ "dio.sizeof": drgn.sizeof(prog.type("struct dio")),
+ "dio.refcount.size": drgn.sizeof(prog.type("struct dio").member("refcount").type),
+ "thread_size": 16384,
+}
+try:
+    o["dio.size"] = off("struct dio", "size")  # gone in 6.1 (the request size lives in the caller)
+except LookupError:
+    pass
+print(json.dumps(o))
+'''
+    r = subprocess.run([PY, "-c", code, os.path.join(cache, "vmlinux")], capture_output=True, text=True)
+    if r.returncode:
+        raise Fail("drgn offsets: " + r.stderr)
+    o = json.loads(r.stdout)
+    json.dump(o, open(path, "w"), indent=1)
+    return o
+
+
+def gdb_dio(guest, mode, env_extra, outdir, tag):
+    """Run gdb_dio.py in a batch gdb attached to the stub; return its JSON result."""
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in env_extra.items()})
+    env["LAB_MODE"] = mode
+    resfile = os.path.join(outdir, f"gdb-{tag}.json")
+    env["LAB_OUT"] = resfile
+    args = ["gdb", "-batch", "-nx", "-ex", "set architecture i386:x86-64",
+            "-ex", "set pagination off", "-ex", f"target remote 127.0.0.1:{guest.gdb_port}",
+            "-x", os.path.join(HERE, "gdb_dio.py")]
+    t = time.time()
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    with open(os.path.join(outdir, f"gdb-{tag}.log"), "w") as f:
+        f.write(r.stdout + r.stderr)
+    log(f"gdb {mode}: {time.time() - t:.1f}s rc={r.returncode}")
+    if not os.path.exists(resfile):
+        raise Fail(f"gdb {mode} produced no result: {r.stdout[-2000:]} {r.stderr[-2000:]}")
+    res = json.load(open(resfile))
+    if res.get("error"):
+        raise Fail(f"gdb {mode}: {res['error']}")
+    return res
+
+
+def phoff64_copy(src, dst):
+    """Copy a QEMU ELF with its program headers moved to offset 64 (makedumpfile
+    1.7.2 ignores e_phoff and reads them at 64; QEMU puts them at 0xc0 behind a
+    section header table). Only for e_phnum < PN_XNUM (paging:false)."""
+    import struct
+    with open(src, "rb") as f:
+        eh = bytearray(f.read(64))
+        (phoff,) = struct.unpack_from("<Q", eh, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
+        if phnum == 0xFFFF:
+            raise Fail("e_phnum is PN_XNUM: cannot move the program headers")
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    shutil.copyfile(src, dst)
+    struct.pack_into("<Q", eh, 0x20, 64)       # e_phoff
+    struct.pack_into("<Q", eh, 0x28, 0)        # e_shoff
+    struct.pack_into("<HHH", eh, 0x3A, 0, 0, 0)  # e_shentsize, e_shnum, e_shstrndx
+    with open(dst, "r+b") as f:
+        f.write(eh)
+        f.write(ph)
+
+
+def run(args):
+    cache = args.cache
+    sc = args.scenario
+    outdir = os.path.join(cache, "dumps", sc)
+    os.makedirs(outdir, exist_ok=True)
+    for f in os.listdir(outdir):
+        os.unlink(os.path.join(outdir, f))
+    release = open(os.path.join(cache, "release")).read().strip()
+    meta = {"scenario": sc, "release": release, "timings": {}, "formats": {}, "host": {}}
+    meta["host"]["qemu"] = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+                                          text=True).stdout.splitlines()[0]
+    extra = ""
+    if sc == "B-notimeout":
+        extra = "vmtriage.hung=0"
+    offsets = dwarf_offsets(cache)
+    statics = static_symbols(cache, {"_stext", "_text", "init_task"})
+    meta["dio_offsets"] = {k: v for k, v in offsets.items() if k.startswith("dio.")}
+
+    guest = None
+    for attempt in (1, 2):
+        work = tempfile.mkdtemp(prefix="vmtriage-lab-")
+        guest = Guest(cache, sc, work, attempt)
+        t = time.time()
+        try:
+            guest.start(extra)
+            boot = guest.wait_marker(r"VMTRIAGE-BOOT .*fw_cfg=(\d+)", 240)
+            if boot.group(1) != "1":
+                raise Fail("no etc/vmcoreinfo in the guest's fw_cfg: dumps would carry no VMCOREINFO")
+            meta["timings"]["boot_to_init_s"] = round(time.time() - t, 1)
+            ready = guest.wait_marker(r"VMTRIAGE-READY (.*)", 300)
+            meta["timings"]["boot_to_ready_s"] = round(time.time() - t, 1)
+            guest.wait_marker(r"VMTRIAGE-CMDLOOP", 30)
+            break
+        except TimeoutError as e:
+            log(f"attempt {attempt}: {e}; console tail:\n{guest.buf[-3000:]}")
+            guest.stop()
+            shutil.rmtree(work, ignore_errors=True)
+            if attempt == 2:
+                raise Fail(f"boot timed out twice: {e}")
+        except Exception:
+            guest.stop()
+            log("console tail:\n" + guest.buf[-4000:])
+            raise
+    meta["qemu_args"] = guest.qemu_args
+    meta["append"] = guest.append
+    try:
+        ks = dict(re.findall(r"(\w+)=(0x[0-9a-f]+)", re.search(r"VMTRIAGE-KALLSYMS (.*)", guest.buf).group(1)))
+        runtime = {k: int(v, 16) for k, v in ks.items()}
+        kaslr = runtime["_stext"] - statics["_stext"]
+        meta["kaslr_offset"] = hex(kaslr)
+        meta["kallsyms"] = {k: hex(v) for k, v in runtime.items()}
+        meta["hung_task_timeout_secs"] = int(re.search(r"hung_task_timeout_secs=(\d+)", guest.buf).group(1))
+        info = dict(kv.split("=", 1) for kv in ready.group(1).split() if "=" in kv)
+        meta["guest"] = info
+        meta["guest_ready_line"] = ready.group(0)
+        log(f"READY {ready.group(1)}; KASLR offset {kaslr:#x}")
+        writer = int(info["writer"])
+        ready_time = time.time()
+
+        if sc in ("B", "B-notimeout", "C"):
+            env = {"LAB_OFFSETS": json.dumps(offsets), "LAB_INIT_TASK": runtime["init_task"], "LAB_PID": writer}
+            t = time.time()
+            found = gdb_dio(guest, "clear", env, outdir, "1-clear")
+            meta["race"] = {"before": found}
+            log(f"dio {found['dio']} refcount={found['refcount']} waiter={found['waiter']} -> waiter=0")
+            rc = guest.guest_cmd("dmsetup resume lab && sync /mnt/. 2>/dev/null; sleep 1; "
+                                 f"grep State /proc/{writer}/status; cat /proc/{writer}/stack", 120)
+            meta["race"]["resume_rc"] = rc
+            # wait until the bio completed: refcount must be 1
+            for i in range(10):
+                env["LAB_DIO"] = found["dio"]
+                after = gdb_dio(guest, "restore", env, outdir, f"2-restore-{i}")
+                if after.get("restored"):
+                    break
+                guest.guest_cmd("sleep 1", 30)
+            else:
+                raise Fail(f"refcount never dropped to 1: {after}")
+            meta["race"]["after"] = after
+            meta["timings"]["race_replay_s"] = round(time.time() - t, 1)
+            rc = guest.guest_cmd(f"grep State /proc/{writer}/status; cat /proc/{writer}/stack", 60)
+            log(f"race replayed: {after}")
+        meta["timings"]["ready_to_dump_guest_s"] = round(time.time() - ready_time, 1)
+        # all formats from one stopped VM: identical memory in every file
+        guest.qmp_cmd("stop")
+        meta["vm_stopped_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        dumps = [("elf-paging", {"paging": True}),
+                 ("elf-nopaging", {"paging": False}),
+                 ("kdump-zlib-flat", {"paging": False, "format": "kdump-zlib"})]
+        for name, a in dumps:
+            path = os.path.join(outdir, name + ".vmcore")
+            t = time.time()
+            guest.qmp_cmd("dump-guest-memory", timeout=900, protocol="file:" + path, **a)
+            dt = round(time.time() - t, 1)
+            meta["formats"][name] = {"path": path, "bytes": os.path.getsize(path), "seconds": dt,
+                                     "how": "QMP dump-guest-memory " + json.dumps(a)}
+            log(f"dump {name}: {os.path.getsize(path) >> 20} MiB in {dt}s")
+        tail = guest.read_console()
+        guest.stop()
+    finally:
+        guest.stop()
+        with open(os.path.join(outdir, "console.log"), "w") as f:
+            f.write(guest.buf)
+        shutil.rmtree(guest.dir, ignore_errors=True)
+
+    # makedumpfile from the QEMU ELF
+    vmlinux = os.path.join(cache, "vmlinux")
+    for name, flag in (("mdf-zlib", "-c"), ("mdf-lzo", "-l")):
+        out = os.path.join(outdir, name + ".vmcore")
+        tries = []
+        for src, x in (("elf-nopaging", False), ("elf-paging", False), ("elf-nopaging", True),
+                       ("elf-nopaging-phoff64", False), ("elf-nopaging-phoff64", True)):
+            if os.path.exists(out):
+                os.unlink(out)
+            srcpath = os.path.join(outdir, src + ".vmcore")
+            if src == "elf-nopaging-phoff64":
+                srcpath = os.path.join(outdir, "tmp-phoff64.elf")
+                if not os.path.exists(srcpath):
+                    phoff64_copy(os.path.join(outdir, "elf-nopaging.vmcore"), srcpath)
+            cmd = ["makedumpfile", flag, "-d", "31"] + (["-x", vmlinux] if x else []) + [srcpath, out]
+            t = time.time()
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            dt = round(time.time() - t, 1)
+            msg = (r.stdout + r.stderr).strip().splitlines()
+            tries.append({"cmd": " ".join(cmd), "rc": r.returncode, "seconds": dt, "output_tail": msg[-4:]})
+            if r.returncode == 0 and os.path.exists(out) and os.path.getsize(out) > 0:
+                meta["formats"][name] = {"path": out, "bytes": os.path.getsize(out), "seconds": dt,
+                                         "how": " ".join(cmd[:-2]) + f" {src}.vmcore", "tries": tries}
+                log(f"{name}: ok from {src}{' -x vmlinux' if x else ''} ({dt}s)")
+                break
+            log(f"{name}: failed from {src}{' -x' if x else ''}: {msg[-1:]}")
+        else:
+            meta["formats"][name] = {"error": "makedumpfile failed every way", "tries": tries}
+    if os.path.exists(os.path.join(outdir, "tmp-phoff64.elf")):
+        os.unlink(os.path.join(outdir, "tmp-phoff64.elf"))
+    meta["timings"]["total_s"] = round(time.time() - T0, 1)
+    with open(os.path.join(outdir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    log(f"meta: {os.path.join(outdir, 'meta.json')}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--scenario", required=True, choices=["A", "B", "B-notimeout", "C", "D"])
+    args = ap.parse_args()
+    try:
+        run(args)
+    except Fail as e:
+        log(f"FAIL: {e}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
