@@ -105,13 +105,28 @@ func (k *Kernel) Kiocb(t Task, addr uint64) (IOCB, error) {
 	}
 	io.File, _ = o.Uint("ki_filp")
 	io.UserData, _ = o.Uint("ki_user_data")
+	if !o.Has("ki_user_data") {
+		// 4.x+: an AIO request's kiocb is the rw member of struct aio_kiocb;
+		// a synchronous one (no ki_complete) lives on the stack alone
+		if done, _ := o.Uint("ki_complete"); done != 0 {
+			if a, err := k.containerOf(addr, "struct aio_kiocb", "rw"); err == nil {
+				if aio, err := k.Object("struct aio_kiocb", a); err == nil {
+					io.UserData, _ = aio.Uint("ki_user_data")
+				}
+			}
+		} else {
+			io.OpName = "sync"
+		}
+	}
 	if o.Has("ki_opcode") {
 		io.Opcode, _ = o.Uint("ki_opcode")
 		io.NBytes, _ = o.Uint("ki_nbytes")
 		io.Buf, _ = o.Uint("ki_buf")
 	}
 	io.Offset, _ = o.Int("ki_pos")
-	io.OpName = iocbOps[io.Opcode]
+	if io.OpName == "" {
+		io.OpName = iocbOps[io.Opcode]
+	}
 	if copyAddr, ok := k.findUserIOCB(t, io.UserData); ok {
 		u, err := k.Object("struct iocb", copyAddr)
 		if err == nil {

@@ -55,9 +55,6 @@ func (r dioLostWakeup) Evaluate(c *Context) []report.Finding {
 		ev := &report.DIOEvidence{DIO: report.Hex(d.Addr), FoundAt: report.Hex(d.Slot), Refcount: d.Refcount,
 			Waiter: report.Hex(d.Waiter), BioList: report.Hex(d.BioList), IsAsync: d.IsAsync, Result: d.Result,
 			Size: d.Size, Inode: report.Hex(d.Inode), BioSlabCheck: "not run"}
-		if d.IsAsync == 1 && d.Rw&1 == 1 && d.Result > 0 && uint64(d.Result) != d.Size {
-			ev.PartialWrite = fmt.Sprintf("is_async 1 but result 0x%x != size 0x%x: the write into a hole of a sparse file completed only partially, so direct_io_worker() did not return -EIOCBQUEUED and waited synchronously in dio_await_completion()", d.Result, d.Size)
-		}
 		if d.IOCB != 0 {
 			if io, err := c.K.Kiocb(t, d.IOCB); err == nil {
 				ev.IOCB = &report.IOCB{Opcode: io.OpName, FD: io.FD, Buf: report.Hex(io.Buf), NBytes: io.NBytes,
@@ -70,8 +67,34 @@ func (r dioLostWakeup) Evaluate(c *Context) []report.Finding {
 					if f, err := c.K.File(io.File); err == nil {
 						ev.File = f.Path
 					}
+					if io.FD < 0 { // no user iocb copy: find the descriptor in the task's table
+						if files, err := c.K.Files(t); err == nil {
+							for _, of := range files {
+								if of.File == io.File {
+									ev.IOCB.FD = of.FD
+									break
+								}
+							}
+						}
+					}
 				}
 			}
+		}
+		size := d.Size
+		if size == 0 && ev.IOCB != nil {
+			size = ev.IOCB.NBytes // 4.x+ struct dio has no size: the request's length
+			ev.Size = size
+		}
+		if d.IsAsync == 1 && d.Result > 0 && size > 0 && uint64(d.Result) < size {
+			ev.PartialWrite = fmt.Sprintf("is_async 1 but result 0x%x < size 0x%x: the write into a hole of a sparse file completed only partially, so the request did not return -EIOCBQUEUED and waited synchronously for its bios (dio_await_completion)", d.Result, size)
+		}
+		if to, ok, err := c.K.ArmedTimeout(t, frames, c.System.Uptime); ok {
+			ev.TimeoutArmed = true
+			ev.Timeout = fmt.Sprintf("timer 0x%x expires at jiffies %d (now %d), in %.0f s: the task then rechecks refcount, sees 1 and goes on, so the customer sees stalls of up to hung_task_timeout_secs/2 rather than a permanent hang", to.Timer, to.Expires, to.Jiffies, to.FiresInSecs)
+		} else if err != nil {
+			ev.Timeout = "a timeout may be armed but its timer was not found: " + err.Error()
+		} else {
+			ev.Timeout = "no timer armed: the task sleeps until woken, i.e. for good"
 		}
 		f := report.Finding{
 			Rule: r.ID(), Title: "Direct-I/O lost wakeup: task waits forever for I/O that already completed",

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // ErrNotFound is matched (with errors.Is) by the errors returned when a
@@ -100,6 +101,7 @@ type Image struct {
 	path    string
 	file    *elf.File
 	closer  io.Closer
+	mapped  []byte // the file, mapped read-only by Open
 	buildID string
 
 	mu      sync.RWMutex
@@ -127,6 +129,16 @@ func Open(path string) (*Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("symbols: open vmlinux: %w", err)
+	}
+	if mapped := mapFile(f); mapped != nil {
+		im, err := newImage(bytes.NewReader(mapped), path)
+		f.Close()
+		if err != nil {
+			syscall.Munmap(mapped)
+			return nil, err
+		}
+		im.mapped = mapped
+		return im, nil
 	}
 	im, err := newImage(f, path)
 	if err != nil {
@@ -174,6 +186,7 @@ func newImage(r io.ReaderAt, path string) (im *Image, err error) {
 // types are needed: a Types already built keeps working after Close (its
 // DWARF is in memory), but the first call to Types reads the file.
 func (im *Image) Close() error {
+	// A mapped file stays mapped: types decoded lazily keep reading it.
 	if im.closer == nil {
 		return nil
 	}

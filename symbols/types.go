@@ -56,7 +56,10 @@ func (im *Image) loadTypes() (t *Types, err error) {
 	if !hasInfo {
 		return nil, fmt.Errorf("symbols: %s has no DWARF debug info (.debug_info); a vmlinux built with CONFIG_DEBUG_INFO, or its separate debuginfo file, is needed for types", im.path)
 	}
-	data, err := im.file.DWARF()
+	data, err := mappedDWARF(im.file, im.mapped)
+	if err == nil && data == nil {
+		data, err = im.file.DWARF()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("symbols: %s: reading DWARF: %w", im.path, err)
 	}

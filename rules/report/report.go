@@ -134,6 +134,10 @@ type DIOEvidence struct {
 	Inode        Hex    `json:"inode"`
 	PartialWrite string `json:"partial_write,omitempty"`
 	BioSlabCheck string `json:"bio_slab_check"`
+	// TimeoutArmed says whether the sleep has a timer (current kernels
+	// sleep in io_schedule_timeout(hung_task_timeout_secs/2) and recheck).
+	TimeoutArmed bool   `json:"timeout_armed"`
+	Timeout      string `json:"timeout,omitempty"`
 }
 
 // JournalEvidence is a journal and the tasks stuck on it.

@@ -142,6 +142,13 @@ func (p *printer) finding(n int, f Finding) {
 			rows = append(rows, []string{"file", e.File})
 		}
 		rows = append(rows, []string{"bio slab check", e.BioSlabCheck})
+		if e.Timeout != "" {
+			armed := "no"
+			if e.TimeoutArmed {
+				armed = "yes"
+			}
+			rows = append(rows, []string{"timeout armed", armed + ": " + e.Timeout})
+		}
 		p.linef("")
 		p.table([]string{"EVIDENCE", "VALUE"}, rows)
 		if e.PartialWrite != "" {

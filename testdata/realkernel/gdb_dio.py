@@ -89,7 +89,7 @@ def main():
         cands = []
         for i in range(0, len(data), 8):
             v = struct.unpack_from("<Q", data, i)[0]
-            if v < KERN_MIN or v in cands:
+            if v < KERN_MIN or v > 0xFFFFFFFFFFFFF000 or v in cands:
                 continue
             if stack <= v < stack + O["thread_size"] or task <= v < task + 0x4000:
                 continue  # pointers into the stack or the task itself
@@ -97,7 +97,7 @@ def main():
                 if u64(v + O["dio.waiter"]) != task:
                     continue
                 rc = refcount(v)
-            except gdb.MemoryError:
+            except (gdb.MemoryError, OverflowError):
                 continue
             if 1 <= rc <= 64:
                 cands.append(v)
@@ -124,7 +124,8 @@ def main():
 try:
     r = main()
 except Exception as e:  # reported to the driver, which fails the scenario
-    r = {"error": f"{type(e).__name__}: {e}"}
+    import traceback
+    r = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
 with open(OUT, "w") as f:
     json.dump(r, f, indent=1)
 print(json.dumps(r))
