@@ -1,0 +1,184 @@
+//go:build realkernel
+
+// The real-kernel stage: vmtriage on the dumps of a running Debian 6.1
+// kernel made by testdata/realkernel/lab.sh, checked against drgn and crash
+// run on the very same files. Run with: go test -tags realkernel ./rules
+package rules_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vmtriage/vmtriage/analyzer"
+	"github.com/vmtriage/vmtriage/rules"
+)
+
+// labDir is where lab.sh leaves its cache.
+func labDir(t *testing.T) string {
+	dir := os.Getenv("VMTRIAGE_CACHE")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".cache", "vmtriage")
+	}
+	dir = filepath.Join(dir, "realkernel")
+	if _, err := os.Stat(filepath.Join(dir, "vmlinux")); err != nil {
+		t.Skipf("no lab output in %s: run testdata/realkernel/lab.sh first", dir)
+	}
+	return dir
+}
+
+type drgnDIO struct {
+	DIO      string `json:"dio"`
+	Refcount int64  `json:"refcount"`
+	Waiter   string `json:"waiter"`
+	BioList  string `json:"bio_list"`
+	IsAsync  int64  `json:"is_async"`
+	Result   int64  `json:"result"`
+}
+
+type drgnOracle struct {
+	UNTasks []struct {
+		PID  int      `json:"pid"`
+		Comm string   `json:"comm"`
+		Task string   `json:"task"`
+		DIO  *drgnDIO `json:"dio"`
+	} `json:"un_tasks"`
+	Journals []struct {
+		Device      string   `json:"device"`
+		Transaction string   `json:"transaction"`
+		TState      string   `json:"t_state"`
+		TUpdates    int64    `json:"t_updates"`
+		CommitPID   int      `json:"j_task_pid"`
+		Waiting     []int    `json:"waiting_pids"`
+		WaitingAlt  []string `json:"wait_transaction_locked"`
+	} `json:"journals"`
+}
+
+// expectations per scenario (the lab's README describes them).
+var scenarioRule = map[string]struct{ lostWakeup, journal bool }{
+	"A": {false, false}, "B": {true, false}, "B-notimeout": {true, false}, "C": {true, false}, "D": {false, true},
+}
+
+func hexv(s string) uint64 {
+	v, _ := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
+	return v
+}
+
+func TestRealKernel(t *testing.T) {
+	lab := labDir(t)
+	vmlinux := filepath.Join(lab, "vmlinux")
+	scenarios, _ := filepath.Glob(filepath.Join(lab, "dumps", "*"))
+	if len(scenarios) == 0 {
+		t.Skip("the lab made no dumps")
+	}
+	for _, sdir := range scenarios {
+		name := filepath.Base(sdir)
+		want, ok := scenarioRule[name]
+		if !ok {
+			continue
+		}
+		var oracle drgnOracle
+		b, err := os.ReadFile(filepath.Join(sdir, "drgn.json"))
+		if err != nil {
+			t.Errorf("scenario %s: no drgn oracle: %v", name, err)
+			continue
+		}
+		if err := json.Unmarshal(b, &oracle); err != nil {
+			t.Fatalf("scenario %s drgn.json: %v", name, err)
+		}
+		dumps, _ := filepath.Glob(filepath.Join(sdir, "*.vmcore"))
+		for _, dump := range dumps {
+			format := strings.TrimSuffix(filepath.Base(dump), ".vmcore")
+			t.Run(name+"/"+format, func(t *testing.T) {
+				k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: []string{filepath.Join(lab, "debug-modules")}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer k.Close()
+				c, err := rules.NewContext(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// UN tasks (pid, comm) equal drgn's
+				var got, exp []string
+				for _, tk := range c.Tasks {
+					if tk.StateName() == "UN" {
+						got = append(got, fmt.Sprintf("%d %s", tk.PID, tk.Comm))
+					}
+				}
+				for _, u := range oracle.UNTasks {
+					exp = append(exp, fmt.Sprintf("%d %s", u.PID, u.Comm))
+				}
+				sort.Strings(got)
+				sort.Strings(exp)
+				if strings.Join(got, ",") != strings.Join(exp, ",") {
+					t.Errorf("UN tasks %v, drgn says %v", got, exp)
+				}
+				// each dio equals drgn's and crash's
+				for _, u := range oracle.UNTasks {
+					if u.DIO == nil {
+						continue
+					}
+					d, ok := c.DIOs[hexv(u.Task)]
+					if !ok {
+						t.Errorf("pid %d: no dio found, drgn has %s", u.PID, u.DIO.DIO)
+						continue
+					}
+					if d.Addr != hexv(u.DIO.DIO) || d.Refcount != u.DIO.Refcount || d.Waiter != hexv(u.DIO.Waiter) || d.BioList != hexv(u.DIO.BioList) {
+						t.Errorf("pid %d: dio 0x%x refcount %d waiter 0x%x bio_list 0x%x; drgn: %+v", u.PID, d.Addr, d.Refcount, d.Waiter, d.BioList, *u.DIO)
+					}
+					checkCrash(t, sdir, format, d)
+				}
+				r, err := rules.Analyze(k, "realkernel")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f := finding(r, "dio-lost-wakeup"); (f != nil) != want.lostWakeup {
+					t.Errorf("dio-lost-wakeup found = %v, want %v", f != nil, want.lostWakeup)
+				}
+				if f := finding(r, "journal-stall"); (f != nil) != want.journal {
+					t.Errorf("journal-stall found = %v, want %v", f != nil, want.journal)
+				} else if f != nil && (f.Journal.CommitTask == nil || f.Tree == nil || f.Journal.WaitingTasks == 0) {
+					t.Errorf("journal-stall without commit thread, tree or waiters: %+v", f.Journal)
+				}
+			})
+		}
+	}
+}
+
+var crashField = regexp.MustCompile(`(?m)^\s*(refcount|waiter|bio_list) = (\S+?),?$`)
+
+// checkCrash compares the dio with crash's `struct dio ADDR` on the same
+// dump format, when the lab ran crash on it.
+func checkCrash(t *testing.T, sdir, format string, d analyzer.DIO) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(sdir, "crash-"+format+".txt"))
+	if err != nil {
+		return
+	}
+	text := string(b)
+	i := strings.Index(text, "struct dio {")
+	if i < 0 {
+		t.Errorf("crash-%s.txt has no struct dio", format)
+		return
+	}
+	fields := map[string]string{}
+	for _, m := range crashField.FindAllStringSubmatch(text[i:], -1) {
+		if _, dup := fields[m[1]]; !dup {
+			fields[m[1]] = m[2]
+		}
+	}
+	if v, err := strconv.ParseInt(fields["refcount"], 0, 64); err != nil || v != d.Refcount {
+		t.Errorf("crash (%s) refcount %q, vmtriage %d", format, fields["refcount"], d.Refcount)
+	}
+	if hexv(fields["waiter"]) != d.Waiter || hexv(fields["bio_list"]) != d.BioList {
+		t.Errorf("crash (%s) waiter %s bio_list %s, vmtriage 0x%x 0x%x", format, fields["waiter"], fields["bio_list"], d.Waiter, d.BioList)
+	}
+}
