@@ -262,8 +262,7 @@ func (k *Kernel) checkBanner() error {
 	addr, _ := k.Syms.Addr("linux_banner")
 	got := make([]byte, len(want))
 	if err := k.Mem.Read(addr, got); err != nil {
-		k.warnf("cannot check that the vmlinux matches the dump: %v", err)
-		return nil
+		return fmt.Errorf("%s does not seem to match %s: its linux_banner cannot be read from the dump (%v)", k.Syms.Path(), k.Dump.Path(), err)
 	}
 	want, got = cstr(want), cstr(got)
 	if !bytes.Equal(want, got) {

@@ -97,25 +97,31 @@ C)
 D)
 	# ext4/jbd2: a handle holder blocks on an inode-table read; the commit waits on t_updates.
 	modprobe crc32c_generic; modprobe ext4 || fail "modprobe ext4"
-	mkfs.ext4 -q -F -b 4096 /dev/mapper/lab || fail mkfs.ext4
-	mount -t ext4 -o commit=5 /dev/mapper/lab /mnt || fail "mount ext4"
+	# no lazy inode-table init (ext4lazyinit would hold a handle across its own zeroout I/O),
+	# nodelalloc so that write_begin takes the handle before reading the page
+	mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 /dev/mapper/lab || fail mkfs.ext4
+	mount -t ext4 -o commit=5,nodelalloc,noinit_itable /dev/mapper/lab /mnt || fail "mount ext4"
 	for i in 1 2 3 4 5 6 7 8; do echo "file $i" >/mnt/f$i; done
 	sync
-	# pin the inodes and dentries so that only the buffers go away
+	# pin the inodes and dentries so that only the page cache and buffers go away
 	exec 3>>/mnt/f1 4>>/mnt/f2 5>>/mnt/f3 6>>/mnt/f4 7>>/mnt/f5 8>>/mnt/f6
 	sleep 1
 	echo 3 >/proc/sys/vm/drop_caches
 	dmsetup suspend --nolockfs lab || fail "dmsetup suspend"
-	echo a >&3 &
-	W=$(find_writer ext4_ 30) || fail "no handle holder blocked in ext4"
+	app() { echo "$2" | gnudd of=/mnt/$1 oflag=append conv=notrunc status=none; }
+	# handle holder: ext4_write_begin starts a handle, then reads the file's last block
+	app f1 a &
+	W=$(find_writer ext4_write_begin 30) || W=$(find_writer ext4_ 5) || fail "no handle holder blocked in ext4"
 	show "$W"
+	# the 5 s commit timer locks the transaction and waits for t_updates
 	J=$(find_writer jbd2_journal_commit_transaction 30) || fail "jbd2 not in jbd2_journal_commit_transaction"
 	show "$J"
-	echo b >&4 &
-	echo c >&5 &
-	echo d >&6 &
-	echo e >&7 &
-	sleep 2
+	app f2 b &
+	app f3 c &
+	app f4 d &
+	app f5 e &
+	sync &
+	sleep 3
 	WAITERS=
 	for s in /proc/[0-9]*/task/[0-9]*/stack; do
 		grep -q wait_transaction_locked "$s" 2>/dev/null || continue
@@ -123,6 +129,10 @@ D)
 		show "${d##*/}"
 	done
 	[ -n "$WAITERS" ] || fail "no task in wait_transaction_locked"
+	for s in /proc/[0-9]*/task/[0-9]*/stack; do
+		d=${s%/stack}; case ",$WAITERS,$W,$J," in *",${d##*/},"*) continue ;; esac
+		grep -q "^State:.*D" "$d/status" 2>/dev/null && show "${d##*/}"
+	done
 	mark "READY scenario=$SC writer=$W comm=$(cat /proc/$W/comm) jbd2=$J jbd2comm=$(cat /proc/$J/comm) waiters=$WAITERS fs=ext4 dev=dm-0"
 	;;
 *)
