@@ -275,6 +275,48 @@ def phoff64_copy(src, dst):
         f.write(ph)
 
 
+def drgn_check(cache, sc, dump, meta):
+    """Run oracle_drgn.py on the paging:true dump and check the scenario's expectations."""
+    import glob
+    mods = sorted(glob.glob(os.path.join(cache, "debug-modules", "**", "*.ko"), recursive=True))
+    r = subprocess.run([PY, os.path.join(HERE, "oracle_drgn.py"), dump, os.path.join(cache, "vmlinux")] + mods,
+                       capture_output=True, text=True)
+    if r.returncode:
+        return {"ok": False, "error": r.stderr[-2000:]}
+    o = json.loads(r.stdout)
+    w = int(meta["guest"]["writer"])
+    wt = [t for t in o["un_tasks"] if t["pid"] == w]
+    seen = {"un_pids": [t["pid"] for t in o["un_tasks"]]}
+    for t in o["un_tasks"]:
+        log(f"drgn: UN pid {t['pid']} {t['comm']} task {t['task']} cpu {t['cpu']} "
+            f"{' < '.join(x for x in t['stack'][3:8])}" + (f" dio {json.dumps(t['dio'])}" if "dio" in t else ""))
+    for j in o.get("journals", []):
+        log(f"drgn: journal {j['device']} running {json.dumps(j['j_running_transaction'])} j_task "
+            f"{j['j_task']['pid'] if j['j_task'] else None} wait_transaction_locked "
+            f"{[x['pid'] for x in j['wait_transaction_locked']]} handle holders "
+            f"{[(x['pid'], x['comm']) for x in j['handle_holders']]}")
+    ok = bool(wt)
+    if ok and sc in ("A", "B", "B-notimeout", "C"):
+        d = wt[0].get("dio")
+        seen["dio"] = d
+        ok = d is not None and d["waiter"] == wt[0]["task"]
+        if ok and sc == "A":
+            ok = d["refcount"] >= 2
+        elif ok and sc in ("B", "B-notimeout"):
+            ok = d["refcount"] == 1 and d["bio_list"] != "0x0" and d["is_async"] == 0
+        elif ok and sc == "C":
+            ok = d["refcount"] == 1 and d["bio_list"] == "0x0" and d["is_async"] == 1 and d["result"] < (1 << 20)
+    if ok and sc == "D":
+        js = o.get("journals") or []
+        j = js[0] if js else None
+        seen["journal"] = j
+        ok = bool(j and j["j_running_transaction"] and j["j_running_transaction"]["t_state"] == "T_LOCKED"
+                  and j["j_running_transaction"]["t_updates"] >= 1 and j["wait_transaction_locked"]
+                  and any(x["pid"] == w for x in j["handle_holders"]))
+    seen["ok"] = ok
+    return seen
+
+
 def run(args):
     cache = args.cache
     sc = args.scenario
@@ -371,6 +413,11 @@ def run(args):
             meta["formats"][name] = {"path": path, "bytes": os.path.getsize(path), "seconds": dt,
                                      "how": "QMP dump-guest-memory " + json.dumps(a)}
             log(f"dump {name}: {os.path.getsize(path) >> 20} MiB in {dt}s")
+            if name == "elf-paging":
+                # check the staged state with drgn before writing the other formats
+                meta["drgn_check"] = drgn_check(cache, sc, path, meta)
+                if not meta["drgn_check"]["ok"]:
+                    log("drgn check FAILED: " + json.dumps(meta["drgn_check"]))
         tail = guest.read_console()
         guest.stop()
     finally:
@@ -410,9 +457,12 @@ def run(args):
     if os.path.exists(os.path.join(outdir, "tmp-phoff64.elf")):
         os.unlink(os.path.join(outdir, "tmp-phoff64.elf"))
     meta["timings"]["total_s"] = round(time.time() - T0, 1)
-    with open(os.path.join(outdir, "meta.json"), "w") as f:
+    ok = meta.get("drgn_check", {}).get("ok")
+    with open(os.path.join(outdir, "meta.json" if ok else "meta-failed.json"), "w") as f:
         json.dump(meta, f, indent=1)
     log(f"meta: {os.path.join(outdir, 'meta.json')}")
+    if not meta.get("drgn_check", {}).get("ok"):
+        raise Fail("the dumps do not show the expected state (meta.json drgn_check)")
 
 
 def main():
