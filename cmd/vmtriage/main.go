@@ -62,7 +62,7 @@ Exit status: 0 no finding, 1 at least one finding, 2 error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newAnalyzeCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newAnalyzeCmd(), newDemoCmd(), newVersionCmd(), newPsCmd(), newBtCmd())
 	root.AddCommand(newBatchCmd(), newMergeCmd())
 	return root
 }

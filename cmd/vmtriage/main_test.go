@@ -182,3 +182,43 @@ func TestTruncatedDump(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashViews: ps and bt print what crash printed in the seed report.
+func TestCrashViews(t *testing.T) {
+	src, err := seedgen.SourceDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := seedgen.Generate(dir, filepath.Join(src, seedgen.VmlinuxName)); err != nil {
+		t.Fatal(err)
+	}
+	vm := filepath.Join(dir, seedgen.VmlinuxName)
+	dump := filepath.Join(dir, "rhel4-20080616.kdump")
+	tests := []struct {
+		args []string
+		have []string
+	}{
+		{[]string{"bt", dump, "21578", "--vmlinux", vm}, []string{
+			`PID: 21578  TASK: 101eb004030  CPU: 7   COMMAND: "ls"`,
+			"#1 [101aaea3d80] start_this_handle+0x259 [jbd] at ffffffffa00f3359",
+			"#8 [101aaea3f80] system_call+0x6a at ffffffff8011026a"}},
+		{[]string{"bt", dump, "17538", "--vmlinux", vm}, []string{
+			"#1 [101f0891bb0] journal_commit_transaction+0x872 [jbd] at ffffffffa00f5872",
+			"#3 [101f0891f50] kernel_thread+0x67 at ffffffff80110f47"}},
+		{[]string{"ps", dump, "--vmlinux", vm, "--state", "UN"}, []string{"21356", "103f8f97030", "196", "pdflush"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[:1], " ")+" "+tt.args[2], func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.args...)
+			if code != exitClean {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			for _, h := range tt.have {
+				if !strings.Contains(out, h) {
+					t.Errorf("output lacks %q:\n%s", h, out)
+				}
+			}
+		})
+	}
+}
