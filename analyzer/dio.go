@@ -111,7 +111,7 @@ func (k *Kernel) Kiocb(t Task, addr uint64) (IOCB, error) {
 		if done, _ := o.Uint("ki_complete"); done != 0 {
 			if a, err := k.containerOf(addr, "struct aio_kiocb", "rw"); err == nil {
 				if aio, err := k.Object("struct aio_kiocb", a); err == nil {
-					io.UserData, _ = aio.Uint("ki_user_data")
+					io.UserData, _ = aio.First("ki_user_data", "ki_res.data") // 5.x: struct io_event ki_res
 				}
 			}
 		} else {
@@ -124,10 +124,20 @@ func (k *Kernel) Kiocb(t Task, addr uint64) (IOCB, error) {
 		io.Buf, _ = o.Uint("ki_buf")
 	}
 	io.Offset, _ = o.Int("ki_pos")
-	if io.OpName == "" {
+	if io.OpName == "" && o.Has("ki_opcode") {
 		io.OpName = iocbOps[io.Opcode]
 	}
-	if copyAddr, ok := k.findUserIOCB(t, io.UserData); ok {
+	if io.File != 0 {
+		if files, err := k.Files(t); err == nil {
+			for _, of := range files {
+				if of.File == io.File {
+					io.FD = of.FD
+					break
+				}
+			}
+		}
+	}
+	if copyAddr, ok := k.findUserIOCB(t, io.UserData, io.FD, io.Offset); ok {
 		u, err := k.Object("struct iocb", copyAddr)
 		if err == nil {
 			io.UserCopy = copyAddr
@@ -143,10 +153,13 @@ func (k *Kernel) Kiocb(t Task, addr uint64) (IOCB, error) {
 	return io, nil
 }
 
-// findUserIOCB finds the struct iocb copy (aio_data == userData) on the
-// task's stack.
-func (k *Kernel) findUserIOCB(t Task, userData uint64) (uint64, bool) {
-	if userData == 0 {
+// findUserIOCB finds the copy of the user's struct iocb that io_submit
+// left on the task's stack: the one whose aio_data is the request's user
+// data or, when that is 0 (fio sets none), whose descriptor and offset are
+// the request's. A candidate must look like a request: a known opcode, a
+// buffer and a length.
+func (k *Kernel) findUserIOCB(t Task, userData uint64, wantFD int, pos int64) (uint64, bool) {
+	if userData == 0 && wantFD < 0 {
 		return 0, false
 	}
 	ty, err := k.Types.Lookup("struct iocb")
@@ -162,11 +175,27 @@ func (k *Kernel) findUserIOCB(t Task, userData uint64) (uint64, bool) {
 		return 0, false
 	}
 	for i, w := range words {
-		if w == userData {
-			a := start + uint64(i)*8 - off
-			if a+ty.Size <= t.Stack+t.StackSize {
-				return a, true
-			}
+		if userData != 0 && w != userData {
+			continue
+		}
+		a := start + uint64(i)*8 - off
+		if a < start || a+ty.Size > t.Stack+t.StackSize {
+			continue
+		}
+		u, err := k.Object("struct iocb", a)
+		if err != nil {
+			continue
+		}
+		op, _ := u.Uint("aio_lio_opcode")
+		fd, _ := u.Uint("aio_fildes")
+		buf, _ := u.Uint("aio_buf")
+		n, _ := u.Uint("aio_nbytes")
+		at, _ := u.Int("aio_offset")
+		if userData == 0 && (int(fd) != wantFD || at != pos) {
+			continue
+		}
+		if _, known := iocbOps[op]; known && fd < 1<<20 && buf != 0 && n != 0 {
+			return a, true
 		}
 	}
 	return 0, false

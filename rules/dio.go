@@ -67,16 +67,7 @@ func (r dioLostWakeup) Evaluate(c *Context) []report.Finding {
 					if f, err := c.K.File(io.File); err == nil {
 						ev.File = f.Path
 					}
-					if io.FD < 0 { // no user iocb copy: find the descriptor in the task's table
-						if files, err := c.K.Files(t); err == nil {
-							for _, of := range files {
-								if of.File == io.File {
-									ev.IOCB.FD = of.FD
-									break
-								}
-							}
-						}
-					}
+
 				}
 			}
 		}

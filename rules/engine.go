@@ -151,20 +151,38 @@ func (c *Context) journalOf(transaction uint64) *analyzer.Journal {
 
 // hungTasks lists every UN task with what it waits on.
 func (c *Context) hungTasks() []report.HungTask {
-	waiting := map[uint64]string{}
+	waiting := map[uint64][]string{}
+	note := func(t uint64, format string, args ...any) {
+		waiting[t] = append(waiting[t], fmt.Sprintf(format, args...))
+	}
 	for _, j := range c.Journals {
 		for _, t := range j.WaitLocked {
-			waiting[t] = fmt.Sprintf("journal of %s (%s): transaction 0x%x is %s", j.Mount, j.Device, j.Transaction, j.TState)
+			note(t, "journal of %s (%s): transaction 0x%x is %s", j.Mount, j.Device, j.Transaction, j.TState)
 		}
 		for _, t := range j.WaitUpdates {
-			waiting[t] = fmt.Sprintf("journal commit of %s (%s): %d handle(s) still open on transaction 0x%x", j.Mount, j.Device, j.TUpdates, j.Transaction)
+			note(t, "journal commit of %s (%s): %d handle(s) still open on transaction 0x%x", j.Mount, j.Device, j.TUpdates, j.Transaction)
 		}
 	}
-	for t, d := range c.DIOs {
-		if d.Refcount > 1 {
-			waiting[t] = fmt.Sprintf("direct I/O in flight: dio 0x%x refcount %d", d.Addr, d.Refcount)
-		} else {
-			waiting[t] = fmt.Sprintf("direct I/O that already completed: dio 0x%x refcount %d, nothing in flight (lost wakeup)", d.Addr, d.Refcount)
+	for _, t := range c.Tasks {
+		if t.StateName() != "UN" {
+			continue
+		}
+		if d, ok := c.DIOs[t.Addr]; ok {
+			if d.Refcount > 1 {
+				note(t.Addr, "direct I/O in flight: dio 0x%x refcount %d", d.Addr, d.Refcount)
+			} else {
+				note(t.Addr, "direct I/O that already completed: dio 0x%x refcount %d, nothing in flight (lost wakeup)", d.Addr, d.Refcount)
+			}
+		} else if analyzer.HasFrame(c.Frames[t.Addr], directIOFuncs...) {
+			note(t.Addr, "direct I/O: no struct dio naming this task as its waiter was found on its stack")
+		}
+		if t.JournalInfo == 0 {
+			continue
+		}
+		if _, tr, err := c.K.HandleTransaction(t); err == nil {
+			if j := c.journalOf(tr); j != nil {
+				note(t.Addr, "holds a handle on transaction 0x%x of %s (%s, %s): the commit and every writer queued there wait for this task", tr, j.Mount, j.Device, j.TState)
+			}
 		}
 	}
 	out := []report.HungTask{}
@@ -172,11 +190,8 @@ func (c *Context) hungTasks() []report.HungTask {
 		if t.StateName() != "UN" {
 			continue
 		}
-		if _, ok := waiting[t.Addr]; !ok && analyzer.HasFrame(c.Frames[t.Addr], directIOFuncs...) {
-			waiting[t.Addr] = "direct I/O: no struct dio naming this task as its waiter was found on its stack"
-		}
 		h := report.HungTask{PID: t.PID, Comm: t.Comm, CPU: t.CPU, Task: report.Hex(t.Addr),
-			WaitChannel: analyzer.WaitChannel(c.Frames[t.Addr]), Waiting: waiting[t.Addr]}
+			WaitChannel: analyzer.WaitChannel(c.Frames[t.Addr]), Waiting: strings.Join(waiting[t.Addr], "; ")}
 		if b, ok := c.Blocked[t.Addr]; ok {
 			h.BlockedSeconds = &b
 		}

@@ -18,6 +18,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${VMTRIAGE_CACHE:-$HOME/.cache/vmtriage}/realkernel
 mkdir -p "$CACHE"
 export CACHE HERE
+command -v bc >/dev/null || bc() { /usr/bin/python3 -c 'import sys; print(eval(sys.stdin.read()))'; }
 
 log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
@@ -32,6 +33,22 @@ skip_mirror() {
 	echo "SKIP: Debian mirror unreachable"
 	exit "${LAB_SKIP_EXIT:-0}"
 }
+NETFAIL='Could not resolve|Could not connect|Failed to fetch|Temporary failure|Connection (failed|timed out|refused)|Unable to connect|Network is unreachable|No route to host'
+SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+# apt_net LOG CMD...: run an apt command that needs the mirror; an unreachable
+# mirror -> SKIP, any other failure -> non-zero.
+apt_net() {
+	local logf=$1 rc=0; shift
+	"$@" >"$logf" 2>&1 || rc=$?
+	if [ $rc -ne 0 ]; then
+		cat "$logf" >&2
+		grep -qiE "$NETFAIL" "$logf" && skip_mirror
+		die "$* (exit $rc)"
+	fi
+}
+apt_update() { # apt-get update prints fetch failures as warnings and may still exit 0
+	apt_net "$CACHE/apt-update.log" $SUDO apt-get update
+}
 
 PKGS=(qemu-system-x86 busybox-static python3-drgn crash makedumpfile dmsetup dosfstools
 	jfsutils e2fsprogs fio libaio1 gdb cpio socat kmod bc time)
@@ -44,10 +61,8 @@ step_install() {
 	[ ${#missing[@]} -eq 0 ] && { log "install: all packages present"; return 0; }
 	[ -n "${LAB_NO_INSTALL:-}" ] && die "missing packages: ${missing[*]}"
 	log "install: ${missing[*]}"
-	local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-	if ! $sudo apt-get update -qq; then skip_mirror; fi
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null ||
-		die "apt-get install ${missing[*]}"
+	apt_update
+	DEBIAN_FRONTEND=noninteractive apt_net "$CACHE/apt-install.log" $SUDO apt-get install -y -q "${missing[@]}"
 }
 
 # Debug modules extracted for drgn (module types: journal_t, struct jfs_inode_info ...).
@@ -63,11 +78,13 @@ step_kernel() {
 	if [ -z "$pkg" ]; then
 		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)
 		if [ -z "$pkg" ]; then
-			local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-			$sudo apt-get update -qq || skip_mirror
+			apt_update
 			pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)
 		fi
-		[ -n "$pkg" ] || die "no linux-image-6.1.0-*-amd64 in apt-cache (is bookworm in sources.list?)"
+		if [ -z "$pkg" ]; then
+			grep -qiE "$NETFAIL" "$CACHE/apt-update.log" 2>/dev/null && skip_mirror
+			die "no linux-image-6.1.0-*-amd64 in apt-cache (is bookworm in sources.list?)"
+		fi
 	fi
 	local rel=${pkg#linux-image-}
 	mkdir -p "$CACHE/debs"
@@ -77,8 +94,7 @@ step_kernel() {
 		log "kernel: apt-get download $pkg $pkg-dbg (~930 MB)"
 		if ! timed download apt-get download "$pkg" "$pkg-dbg" 2>"$CACHE/debs/download.err"; then
 			cat "$CACHE/debs/download.err" >&2
-			grep -qiE 'Could not (resolve|connect)|Failed to fetch|Temporary failure|Connection (failed|timed out)|Unable to connect' \
-				"$CACHE/debs/download.err" && exit 77
+			grep -qiE "$NETFAIL" "$CACHE/debs/download.err" && exit 77
 			exit 1
 		fi
 	) || { [ $? = 77 ] && skip_mirror; die "apt-get download $pkg"; }

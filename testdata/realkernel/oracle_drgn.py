@@ -5,7 +5,9 @@
 
 DUMP: a paging:true QEMU ELF or a makedumpfile kdump file (drgn 0.0.22 reads
 neither QEMU's paging:false ELF nor flattened files). Prints JSON:
-  un_tasks[]: every TASK_UNINTERRUPTIBLE task (pid, comm, task, cpu, state, stack)
+  un_tasks[]: every TASK_UNINTERRUPTIBLE task (pid, comm, task, cpu, state, stack,
+              blocked_seconds = rq->clock - sched_info.last_arrival, and the
+              schedule_timeout() timer when one is armed: expires, jiffies)
               and the struct dio it waits on (from the local `dio` of the inlined
               dio_await_one / __blockdev_direct_IO frames; stack scan as fallback)
   journals[]: every jbd2 journal of a mounted ext4 (device, running/committing
@@ -21,6 +23,7 @@ import drgn
 from drgn import Object, cast
 from drgn.helpers.linux.fs import for_each_mount
 from drgn.helpers.linux.list import list_for_each_entry
+from drgn.helpers.linux.percpu import per_cpu
 from drgn.helpers.linux.pid import for_each_task
 from drgn.helpers.linux.sched import task_cpu
 
@@ -49,7 +52,7 @@ def dio_fields(d):
     return out
 
 
-def stack_frames(prog, task):
+def stack_frames(prog, task, extra):
     frames = []
     dio = None
     count = None
@@ -60,6 +63,20 @@ def stack_frames(prog, task):
     for f in trace:
         name = f.name or "??"
         frames.append(name + (" (inline)" if f.is_inline else ""))
+        if name == "schedule_timeout" and "timeout_timer" not in extra:
+            # the on-stack timer of schedule_timeout(): is a wakeup armed, and when?
+            try:
+                tm = f["timer"]
+                if not tm.absent_:
+                    exp = int(tm.timer.expires)
+                    try:
+                        jif = int(prog["jiffies"])
+                    except KeyError:  # x86_64: jiffies is a linker alias of jiffies_64
+                        jif = int(prog["jiffies_64"]) & 0xFFFFFFFFFFFFFFFF
+                    extra["timeout_timer"] = {"expires": exp, "jiffies": jif, "fires_in_jiffies": exp - jif,
+                                              "pending": bool(tm.timer.entry.pprev.value_())}
+            except (KeyError, LookupError, drgn.FaultError) as e:
+                extra["timeout_timer_error"] = str(e)
         if name in ("__blockdev_direct_IO", "dio_await_one", "dio_await_completion", "do_blockdev_direct_IO"):
             for var, slot in (("dio", "dio"), ("count", "count")):
                 try:
@@ -164,9 +181,20 @@ def main():
         st = int(task.__state)
         if not (st & TASK_UNINTERRUPTIBLE) or st & TASK_NOLOAD:
             continue
-        frames, dio, count = stack_frames(prog, task)
+        extra = {}
+        frames, dio, count = stack_frames(prog, task, extra)
+        cpu = task_cpu(task)
         ent = {"pid": int(task.pid), "tgid": int(task.tgid), "comm": task.comm.string_().decode(),
-               "task": h(task), "cpu": task_cpu(task), "state": st, "stack": frames}
+               "task": h(task), "cpu": cpu, "state": st, "stack": frames}
+        try:
+            rq_clock = int(per_cpu(prog["runqueues"], cpu).clock)
+            last = int(task.sched_info.last_arrival)
+            ent["blocked_seconds"] = round((rq_clock - last) / 1e9, 3)
+            ent["sched_info_last_arrival"] = last
+            ent["rq_clock"] = rq_clock
+        except (LookupError, drgn.FaultError):
+            pass
+        ent.update(extra)
         if dio is not None:
             ent["dio_from"] = "DWARF local `dio` of __blockdev_direct_IO (inlined dio_await_one)"
             ent["dio"] = dio_fields(dio)
