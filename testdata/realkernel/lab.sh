@@ -30,6 +30,7 @@ timed() { # timed NAME cmd...: run and append "NAME seconds" to $CACHE/timings.t
 }
 
 skip_mirror() {
+	[ "$BASH_SUBSHELL" -gt 0 ] && exit 77 # the download subshell: its parent reports
 	echo "SKIP: Debian mirror unreachable"
 	exit "${LAB_SKIP_EXIT:-0}"
 }
@@ -92,8 +93,11 @@ step_kernel() {
 		cd "$CACHE/debs"
 		ls "$pkg"_*.deb >/dev/null 2>&1 && ls "$pkg-dbg"_*.deb >/dev/null 2>&1 && exit 0
 		log "kernel: apt-get download $pkg $pkg-dbg (~930 MB)"
-		if ! timed download apt-get download "$pkg" "$pkg-dbg" 2>"$CACHE/debs/download.err"; then
+		if ! timed download apt-get download "$pkg" "$pkg-dbg" 2>"$CACHE/debs/download.err" &&
+			! { grep -q 'Unable to locate package' "$CACHE/debs/download.err" && apt_update &&
+				timed download apt-get download "$pkg" "$pkg-dbg" 2>"$CACHE/debs/download.err"; }; then
 			cat "$CACHE/debs/download.err" >&2
+			grep -qiE "$NETFAIL" "$CACHE/apt-update.log" 2>/dev/null && exit 77
 			grep -qiE "$NETFAIL" "$CACHE/debs/download.err" && exit 77
 			exit 1
 		fi
