@@ -31,12 +31,18 @@ func (k *Kernel) FindDIO(t Task) (DIO, bool, error) {
 	if err != nil {
 		return DIO{}, false, err
 	}
+	taskSize := uint64(0)
+	if tt, err := k.Types.Lookup("struct task_struct"); err == nil {
+		taskSize = tt.Size
+	}
 	tried := map[uint64]bool{}
 	for i, w := range words {
 		if w < 0xffff800000000000 && (w < 0x10000000000 || w >= 0x10000000000+(1<<46)) {
 			continue
 		}
-		if w%8 != 0 || tried[w] || (w >= t.Stack && w < t.Stack+t.StackSize) || w == t.Addr {
+		// pointers into the stack itself or into the task (whose self
+		// pointers can sit where a dio's waiter would) are not dios
+		if w%8 != 0 || tried[w] || (w >= t.Stack && w < t.Stack+t.StackSize) || (w >= t.Addr && w < t.Addr+taskSize) {
 			continue
 		}
 		tried[w] = true
