@@ -57,7 +57,17 @@ measure drgn "$OUT/drgn.json" /usr/bin/python3 "$HERE/oracle_drgn.py" "$DUMP" "$
 measure crash "$OUT/crash.txt" crash -s "$VMLINUX" "$DUMP" -i "$CMD"
 echo
 echo "answers:"
-echo "  vmtriage: $(head -c 300 "$OUT/vmtriage.json" | tr -s ' \n' ' ') ... ($(head -1 "$OUT/vmtriage.err"))"
+/usr/bin/python3 -c 'import json,sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    print("  vmtriage: no JSON:", open(sys.argv[2]).read().strip().splitlines()[:2]); sys.exit()
+for t in r.get("hung_tasks") or []:
+    print("  vmtriage: UN pid %s %s wait %s" % (t.get("pid"), t.get("comm"), t.get("wait_channel")))
+for f in r.get("findings") or []:
+    e = f.get("evidence") or {}
+    print("  vmtriage: finding %s: dio %s refcount %s waiter %s bio_list %s" % (f.get("rule"), e.get("dio"),
+          e.get("refcount"), e.get("waiter"), e.get("bio_list")))' "$OUT/vmtriage.json" "$OUT/vmtriage.err"
 /usr/bin/python3 -c 'import json,sys
 try:
     d = json.load(open(sys.argv[1]))
