@@ -192,6 +192,16 @@ func TestRealKernel(t *testing.T) {
 				}
 				if f := finding(r, "dio-lost-wakeup"); (f != nil) != want.lostWakeup {
 					t.Errorf("dio-lost-wakeup found = %v, want %v", f != nil, want.lostWakeup)
+				} else if f != nil {
+					e := f.Evidence
+					// B sleeps with the hung-task timer armed, B-notimeout for good;
+					// C's async write waited because it was partial
+					if armed := name != "B-notimeout"; e.TimeoutArmed != armed {
+						t.Errorf("timeout_armed = %v, want %v (%s)", e.TimeoutArmed, armed, e.Timeout)
+					}
+					if (e.PartialWrite != "") != (name == "C") || (name == "C" && (e.IsAsync != 1 || e.IOCB == nil || e.IOCB.Opcode != "PWRITE")) {
+						t.Errorf("partial write %q, is_async %d, iocb %+v", e.PartialWrite, e.IsAsync, e.IOCB)
+					}
 				}
 				if f := finding(r, "journal-stall"); (f != nil) != want.journal {
 					t.Errorf("journal-stall found = %v, want %v", f != nil, want.journal)

@@ -106,7 +106,7 @@ step_kernel() {
 	local tmp="$CACHE/extract.tmp"; rm -rf "$tmp"; mkdir -p "$tmp"
 	# FIRST the debug vmlinux at its stable path (others poll for it).
 	if [ ! -s "$CACHE/vmlinux" ]; then
-		log "kernel: extracting debug vmlinux and modules from $(basename "$dbg") (xz, ~90 s)"
+		log "kernel: extracting debug vmlinux and modules from $(basename "$dbg") (xz, 45-75 s)"
 		local pats=("./usr/lib/debug/boot/vmlinux-$rel")
 		for m in $MODS; do pats+=("./usr/lib/debug/lib/modules/$rel/kernel/$m.ko"); done
 		timed extract-dbg bash -c 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "${@:3}"' _ "$dbg" "$tmp" "${pats[@]}" 2>"$tmp/tar.err" || {

@@ -5,7 +5,7 @@
 
 DUMP: a paging:true QEMU ELF or a makedumpfile kdump file (drgn 0.0.22 reads
 neither QEMU's paging:false ELF nor flattened files). Prints JSON:
-  un_tasks[]: every TASK_UNINTERRUPTIBLE task (pid, comm, task, cpu, state, stack,
+  un_tasks[]: every TASK_UNINTERRUPTIBLE task (not TASK_IDLE = UN|NOLOAD, as crash's "ID") (pid, comm, task, cpu, state, stack,
               blocked_seconds = rq->clock - sched_info.last_arrival, and the
               schedule_timeout() timer when one is armed: expires, jiffies)
               and the struct dio it waits on (from the local `dio` of the inlined
