@@ -30,6 +30,16 @@ type Kernel struct {
 
 	physBase    uint64 // found with the KASLR slide when the dump has no VMCOREINFO
 	hasPhysBase bool
+
+	ignoreVMCOREINFO bool
+}
+
+// vmcoreinfo reads a VMCOREINFO key, unless told to ignore the note.
+func (k *Kernel) vmcoreinfo(key string) (string, bool) {
+	if k.ignoreVMCOREINFO {
+		return "", false
+	}
+	return k.Dump.VMCoreInfoValue(key)
 }
 
 // Options tune how a dump is opened.
@@ -39,6 +49,10 @@ type Options struct {
 	// lacks on distribution kernels (ext4, jbd2, ...).
 	// /usr/lib/debug/lib/modules/RELEASE is always searched.
 	DebugDirs []string
+	// IgnoreVMCOREINFO makes the dump's VMCOREINFO note unseen: KASLR is
+	// then found from CR3 and linux_banner, as for a dump without one
+	// (for a note that lies, and to test that path on any dump).
+	IgnoreVMCOREINFO bool
 }
 
 // Open opens a dump and the vmlinux it was taken from.
@@ -76,7 +90,7 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Kernel{Dump: d, Syms: im, Types: newTypeSet(types)}
+	k := &Kernel{Dump: d, Syms: im, Types: newTypeSet(types), ignoreVMCOREINFO: opt.IgnoreVMCOREINFO}
 	k.warnings = append(k.warnings, d.Warnings()...)
 	layout, err := k.layout()
 	if err != nil {
@@ -91,7 +105,7 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	}
 	k.loadModules()
 	dirs := append([]string(nil), opt.DebugDirs...)
-	if rel, ok := d.VMCoreInfoValue("OSRELEASE"); ok {
+	if rel, ok := k.vmcoreinfo("OSRELEASE"); ok {
 		dirs = append(dirs, "/usr/lib/debug/lib/modules/"+rel)
 	}
 	var names []string
@@ -131,7 +145,7 @@ func (k *Kernel) layout() (addrspace.Layout, error) {
 	if k.hasPhysBase {
 		l.PhysBase = k.physBase
 	}
-	if v, ok := k.Dump.VMCoreInfoValue("NUMBER(phys_base)"); ok {
+	if v, ok := k.vmcoreinfo("NUMBER(phys_base)"); ok {
 		pb, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return l, fmt.Errorf("%s: VMCOREINFO NUMBER(phys_base)=%q: %w", k.Dump.Path(), v, err)
@@ -140,7 +154,7 @@ func (k *Kernel) layout() (addrspace.Layout, error) {
 	}
 	l.KernelMapSize = 1 << 30 // KERNEL_IMAGE_SIZE with KASLR
 	l.DirectMapSize = 1 << 46
-	if v, ok := k.Dump.VMCoreInfoValue("NUMBER(pgtable_l5_enabled)"); ok && v == "1" {
+	if v, ok := k.vmcoreinfo("NUMBER(pgtable_l5_enabled)"); ok && v == "1" {
 		l.Levels, l.DirectMapSize = 5, 1<<52
 	}
 	top, err := k.Addr("init_top_pgt")
@@ -165,7 +179,7 @@ func (k *Kernel) layout() (addrspace.Layout, error) {
 // KERNELOFFSET, else the difference between a VMCOREINFO symbol and the
 // vmlinux's.
 func (k *Kernel) applySlide() error {
-	if v, ok := k.Dump.VMCoreInfoValue("KERNELOFFSET"); ok {
+	if v, ok := k.vmcoreinfo("KERNELOFFSET"); ok {
 		off, err := strconv.ParseUint(strings.TrimPrefix(v, "0x"), 16, 64)
 		if err != nil {
 			return fmt.Errorf("%s: VMCOREINFO KERNELOFFSET=%q: %w", k.Dump.Path(), v, err)
@@ -174,7 +188,7 @@ func (k *Kernel) applySlide() error {
 		return nil
 	}
 	for _, name := range []string{"init_uts_ns", "swapper_pg_dir", "_stext"} {
-		v, ok := k.Dump.VMCoreInfoValue("SYMBOL(" + name + ")")
+		v, ok := k.vmcoreinfo("SYMBOL(" + name + ")")
 		if !ok {
 			continue
 		}
@@ -187,7 +201,7 @@ func (k *Kernel) applySlide() error {
 			return nil
 		}
 	}
-	if k.Dump.VMCoreInfo() == "" {
+	if k.ignoreVMCOREINFO || k.Dump.VMCoreInfo() == "" {
 		return k.slideFromCR3()
 	}
 	return nil
@@ -212,8 +226,7 @@ func (k *Kernel) slideFromCR3() error {
 		}
 	}
 	if len(roots) == 0 {
-		k.warnf("%s has no VMCOREINFO and no CPU page table root: assuming the kernel is not relocated (KASLR off)", k.Dump.Path())
-		return nil
+		return k.slideFromPhysScan(want)
 	}
 	const step, maxSlide = 2 << 20, 1 << 30
 	got := make([]byte, len(want))
@@ -238,9 +251,53 @@ func (k *Kernel) slideFromCR3() error {
 	return fmt.Errorf("%s has no VMCOREINFO, and linux_banner of %s was not found at any KASLR offset through CR3: the vmlinux does not match the dump", k.Dump.Path(), k.Syms.Path())
 }
 
+// slideFromPhysScan finds KASLR for a dump with neither VMCOREINFO nor CPU
+// page table roots (QEMU's kdump-zlib of a guest without fw_cfg): the
+// kernel image is physically contiguous and 2 MiB aligned, so linux_banner
+// sits at base + (linux_banner - _text) for some base; there, the image's
+// own init_top_pgt gives the page tables, and the virtual slide is the one
+// that maps the banner's virtual address onto the banner found.
+func (k *Kernel) slideFromPhysScan(want []byte) error {
+	text, ok1 := k.Syms.Symbol("_text")
+	banner, ok2 := k.Syms.Symbol("linux_banner")
+	top, ok3 := k.Syms.Symbol("init_top_pgt")
+	if !ok1 || !ok2 || !ok3 {
+		k.warnf("%s has no VMCOREINFO and no CPU page table root: assuming the kernel is not relocated (KASLR off)", k.Dump.Path())
+		return nil
+	}
+	var end uint64
+	for _, s := range k.Dump.Segments() {
+		if e := s.Paddr + s.MemSize; e > end && e < 1<<46 {
+			end = e
+		}
+	}
+	const align, maxSlide = 2 << 20, 1 << 30
+	got := make([]byte, len(want))
+	for base := uint64(0); base+banner.Addr-text.Addr < end; base += align {
+		pa := base + banner.Addr - text.Addr
+		if k.Dump.ReadPhys(pa, got) != nil || string(got) != string(want) {
+			continue
+		}
+		l := addrspace.RHEL4()
+		l.PageOffset, l.DirectMapSize, l.KernelMapSize = 0, 0, 0
+		l.TopPGT = base + top.Addr - text.Addr
+		space := addrspace.New(k.Dump, l)
+		for slide := uint64(0); slide < maxSlide; slide += align {
+			if p, err := space.Translate(banner.Addr + slide); err == nil && p == pa {
+				k.Syms.SetSlide(slide)
+				k.physBase = base - (text.Addr + slide - 0xffffffff80000000)
+				k.hasPhysBase = true
+				k.warnf("%s has no VMCOREINFO nor CPU registers: KASLR offset 0x%x found by scanning physical memory for linux_banner", k.Dump.Path(), slide)
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s has no VMCOREINFO, and linux_banner of %s was found nowhere in physical memory: the vmlinux does not match the dump", k.Dump.Path(), k.Syms.Path())
+}
+
 // checkBuildID compares VMCOREINFO's BUILD-ID with the vmlinux's.
 func (k *Kernel) checkBuildID() error {
-	want, ok := k.Dump.VMCoreInfoValue("BUILD-ID")
+	want, ok := k.vmcoreinfo("BUILD-ID")
 	got := k.Syms.BuildID()
 	if !ok || got == "" {
 		return nil

@@ -186,6 +186,27 @@ func TestRealKernel(t *testing.T) {
 							oj.Running, oj.JTask, oj.JTask.PID, pids(oj.WaitLocked), pids(oj.Holders))
 					}
 				}
+				// the same answer without VMCOREINFO: KASLR from CR3 and linux_banner
+				if format == "elf-nopaging" || format == "kdump-zlib-flat" {
+					k2, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: []string{filepath.Join(lab, "debug-modules")}, IgnoreVMCOREINFO: true})
+					if err != nil {
+						t.Fatalf("without VMCOREINFO: %v", err)
+					}
+					c2, err := rules.NewContext(k2)
+					k2.Close()
+					if err != nil {
+						t.Fatalf("without VMCOREINFO: %v", err)
+					}
+					if k2.Syms.Slide() != k.Syms.Slide() || len(c2.DIOs) != len(c.DIOs) || len(c2.Tasks) != len(c.Tasks) {
+						t.Errorf("without VMCOREINFO: slide 0x%x, %d tasks, %d dios; with it: 0x%x, %d, %d",
+							k2.Syms.Slide(), len(c2.Tasks), len(c2.DIOs), k.Syms.Slide(), len(c.Tasks), len(c.DIOs))
+					}
+					for a, d := range c.DIOs {
+						if c2.DIOs[a].Addr != d.Addr || c2.DIOs[a].Refcount != d.Refcount {
+							t.Errorf("without VMCOREINFO: dio of task 0x%x is %+v, with it %+v", a, c2.DIOs[a], d)
+						}
+					}
+				}
 				r, err := rules.Analyze(k, "realkernel")
 				if err != nil {
 					t.Fatal(err)
