@@ -47,10 +47,27 @@ func isDumpHead(h []byte) bool {
 	return false
 }
 
+// looksLikeDumpName reports whether a file is named like a dump (vmcore,
+// *.kdump, *.core...): such a file is analysed even when its content is not
+// a dump, so that a corrupt core in the queue gets an error record instead
+// of vanishing.
+func looksLikeDumpName(path string) bool {
+	name := strings.ToLower(filepath.Base(path))
+	if strings.Contains(name, "vmcore") {
+		return true
+	}
+	switch filepath.Ext(name) {
+	case ".kdump", ".dump", ".core", ".flat", ".dmp":
+		return true
+	}
+	return false
+}
+
 // Discover lists the dumps under paths, sorted and without duplicates, as
 // absolute paths. Directories are walked recursively and their files kept
-// when IsDump says so (other files, such as vmlinux images, logs or a
-// previous results.jsonl, are skipped); a file named in paths is always
+// when IsDump says so or when they are named like a dump (other files, such
+// as vmlinux images, logs or a previous results.jsonl, are skipped); a file
+// named in paths is always
 // kept, so that a bad file given explicitly gets an error record. Symbolic
 // links to files are followed, links to directories are not.
 func Discover(paths []string) ([]string, error) {
@@ -97,7 +114,7 @@ func Discover(paths []string) ([]string, error) {
 			if err != nil {
 				return fmt.Errorf("discover: %w", err)
 			}
-			if ok {
+			if ok || looksLikeDumpName(p) {
 				return add(p)
 			}
 			return nil
