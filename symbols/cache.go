@@ -16,13 +16,15 @@ import (
 // it); the default is the user cache directory's vmtriage/types.
 
 // indexCacheVersion changes whenever the index format does.
-const indexCacheVersion = 1
+const indexCacheVersion = 3
 
 type indexCache struct {
-	Version int
-	Index   map[string]dwarf.Offset
-	Consts  map[string]int64
-	Vars    map[string]dwarf.Offset
+	Version   int
+	Index     map[string]dwarf.Offset
+	Consts    map[string]int64
+	Vars      map[string]dwarf.Offset
+	NamedOffs []dwarf.Offset
+	NamedKeys []string
 }
 
 func cacheFile(buildID string) string {
@@ -57,7 +59,10 @@ func (t *Types) loadIndex(buildID string) bool {
 	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&c); err != nil || c.Version != indexCacheVersion {
 		return false
 	}
-	t.index, t.consts, t.vars = c.Index, c.Consts, c.Vars
+	if len(c.NamedOffs) != len(c.NamedKeys) {
+		return false
+	}
+	t.index, t.consts, t.vars, t.namedOffs, t.namedKeys = c.Index, c.Consts, c.Vars, c.NamedOffs, c.NamedKeys
 	if t.vars == nil {
 		t.vars = map[string]dwarf.Offset{}
 	}
@@ -72,7 +77,7 @@ func (t *Types) saveIndex(buildID string) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(indexCache{indexCacheVersion, t.index, t.consts, t.vars}); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(indexCache{indexCacheVersion, t.index, t.consts, t.vars, t.namedOffs, t.namedKeys}); err != nil {
 		return
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -76,8 +76,11 @@ type Type struct {
 	// Variadic is set for a function type ending in "...".
 	Variadic bool
 	// Incomplete is set for a struct, union or enum that is only declared
-	// and whose definition was found nowhere in the debug info.
+	// and whose definition was found nowhere in the debug info, and for a
+	// pointer's target not decoded yet (Resolve decodes it).
 	Incomplete bool
+
+	lazy *Types // set on a stub that Resolve can complete
 }
 
 // Enumerator is one constant of an enum.
@@ -115,7 +118,19 @@ func (f Field) IsBitField() bool { return f.BitSize > 0 }
 const maxChain = 64
 
 // Resolve strips typedefs and const/volatile/restrict/atomic qualifiers.
+//
+// A pointer's target struct or union is decoded lazily: until then it is a
+// stub (Incomplete, no fields) that Resolve completes in place.
 func (ty *Type) Resolve() *Type {
+	t := ty.resolve()
+	if t != nil && t.Incomplete && t.lazy != nil {
+		t.lazy.complete(t)
+	}
+	return t
+}
+
+// resolve strips typedefs and qualifiers without decoding anything.
+func (ty *Type) resolve() *Type {
 	t := ty
 	for i := 0; t != nil && i < maxChain; i++ {
 		switch t.Kind {

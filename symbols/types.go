@@ -26,9 +26,19 @@ type Types struct {
 	index  map[string]dwarf.Offset // "struct dio", "enum x", "transaction_t", "int"
 	consts map[string]int64        // enumerator values
 	vars   map[string]dwarf.Offset // global variable -> its type's entry
+	// every named struct/union definition (each unit has its own copies)
+	namedOffs []dwarf.Offset
+	namedKeys []string
 
 	mu     sync.Mutex
 	gcache map[dwarf.Offset]godwarf.Type
+	// placeholder marks the stand-ins seeded into gcache for every named
+	// struct and union: godwarf decodes eagerly through pointers, which on
+	// a kernel means most of its 100k types for one task_struct; with the
+	// stand-ins it stops at the next named struct, decoded on demand.
+	seeded bool
+	stubs  map[string]*Type
+	byOff  map[dwarf.Offset]*Type // converted structs and unions by entry
 	conv   map[godwarf.Type]*Type
 	ptrs   map[*Type]*Type // pointer types made by Lookup("T *")
 	void   *Type
@@ -72,6 +82,8 @@ func (im *Image) loadTypes() (t *Types, err error) {
 		consts:   make(map[string]int64),
 		vars:     make(map[string]dwarf.Offset),
 		gcache:   make(map[dwarf.Offset]godwarf.Type),
+		stubs:    make(map[string]*Type),
+		byOff:    make(map[dwarf.Offset]*Type),
 		conv:     make(map[godwarf.Type]*Type),
 		ptrs:     make(map[*Type]*Type),
 		void:     &Type{Kind: Void, Name: "void"},
@@ -120,8 +132,14 @@ func (t *Types) buildIndex() error {
 		switch e.Tag {
 		case dwarf.TagStructType, dwarf.TagClassType:
 			add("struct " + name)
+			if name != "" && !decl {
+				t.namedOffs, t.namedKeys = append(t.namedOffs, e.Offset), append(t.namedKeys, "struct "+name)
+			}
 		case dwarf.TagUnionType:
 			add("union " + name)
+			if name != "" && !decl {
+				t.namedOffs, t.namedKeys = append(t.namedOffs, e.Offset), append(t.namedKeys, "union "+name)
+			}
 		case dwarf.TagTypedef:
 			add(name)
 		case dwarf.TagBaseType:
@@ -260,7 +278,7 @@ func (t *Types) Struct(name string) (*Type, error) {
 		if err != nil {
 			return nil, err
 		}
-		if r := td.Resolve(); r != nil && r.Kind == Struct {
+		if r := td.resolve(); r != nil && r.Kind == Struct {
 			return r, nil
 		}
 	}
@@ -275,6 +293,13 @@ func (t *Types) decode(off dwarf.Offset) (ty *Type, err error) {
 			ty, err = nil, fmt.Errorf("symbols: %s: malformed DWARF type at offset %#x: %v", t.path, off, p)
 		}
 	}()
+	t.seedPlaceholders()
+	if ty, ok := t.byOff[off]; ok {
+		return ty, nil
+	}
+	if isPlaceholder(t.gcache[off]) {
+		delete(t.gcache, off) // the type asked for is decoded for real
+	}
 	gt, err := godwarf.ReadType(t.data, 0, off, t.gcache)
 	if err != nil {
 		return nil, fmt.Errorf("symbols: %s: decoding DWARF type at offset %#x: %w", t.path, off, err)
@@ -283,12 +308,89 @@ func (t *Types) decode(off dwarf.Offset) (ty *Type, err error) {
 	ty, err = t.convert(gt, &added, 0)
 	if err != nil {
 		// Forget partly built types so that no later lookup sees them.
+		partial := map[*Type]bool{}
 		for _, g := range added {
+			partial[t.conv[g]] = true
 			delete(t.conv, g)
+		}
+		for o, ty := range t.byOff {
+			if partial[ty] {
+				delete(t.byOff, o)
+			}
 		}
 		return nil, err
 	}
 	return ty, nil
+}
+
+// seedPlaceholders puts a stand-in for every named struct and union in the
+// godwarf cache, once.
+func (t *Types) seedPlaceholders() {
+	if t.seeded {
+		return
+	}
+	t.seeded = true
+	cache := make(map[dwarf.Offset]godwarf.Type, len(t.namedOffs)+len(t.gcache)+1024)
+	for k, v := range t.gcache {
+		cache[k] = v
+	}
+	stands := make([]godwarf.StructType, len(t.namedOffs))
+	for i, off := range t.namedOffs {
+		if _, done := cache[off]; done {
+			continue
+		}
+		kind, name, _ := strings.Cut(t.namedKeys[i], " ")
+		p := &stands[i]
+		p.StructName, p.Kind, p.Incomplete = name, kind, true
+		p.Name, p.Offset, p.ByteSize = t.namedKeys[i], off, placeholderSize
+		cache[off] = p
+	}
+	t.gcache = cache
+}
+
+// placeholderSize marks a stand-in (no real type has a negative size).
+const placeholderSize = -1
+
+// isPlaceholder reports whether a godwarf type is one of the stand-ins.
+func isPlaceholder(g godwarf.Type) bool {
+	st, ok := g.(*godwarf.StructType)
+	return ok && st.Incomplete && st.ByteSize == placeholderSize
+}
+
+// stub is the undecoded target of a pointer to a named struct or union:
+// its name and kind, no members (Types.Lookup gives the full type).
+func (t *Types) stub(st *godwarf.StructType) *Type {
+	key := st.Kind + " " + st.StructName
+	if s, ok := t.stubs[key]; ok {
+		return s
+	}
+	if off, ok := t.index[key]; ok {
+		if done, ok := t.byOff[off]; ok {
+			return done // already decoded
+		}
+	}
+	s := &Type{Kind: Struct, Name: st.StructName, Incomplete: true, lazy: t}
+	if st.Kind == "union" {
+		s.Kind = Union
+	}
+	t.stubs[key] = s
+	return s
+}
+
+// complete decodes a stub's definition, which fills the stub in place.
+func (t *Types) complete(stub *Type) {
+	kind := "struct "
+	if stub.Kind == Union {
+		kind = "union "
+	}
+	full, err := t.Lookup(kind + stub.Name)
+	if err != nil {
+		stub.lazy = nil // no definition: it stays incomplete
+		return
+	}
+	if full != stub && stub.lazy != nil {
+		*stub = *full // decoded before the stub existed: same layout, other node
+	}
 }
 
 // maxDepth bounds the conversion recursion; real C type graphs are far
@@ -318,7 +420,13 @@ func (t *Types) convert(gt godwarf.Type, added *[]godwarf.Type, depth int) (*Typ
 		if st.Kind == "union" {
 			tag = "union "
 		}
-		if off, ok := t.index[tag+st.StructName]; ok && off != st.Offset {
+		if off, ok := t.index[tag+st.StructName]; ok && (off != st.Offset || isPlaceholder(gt)) {
+			if ty, ok := t.byOff[off]; ok {
+				return ty, nil
+			}
+			if isPlaceholder(t.gcache[off]) {
+				delete(t.gcache, off)
+			}
 			def, err := godwarf.ReadType(t.data, 0, off, t.gcache)
 			if err != nil {
 				return nil, fmt.Errorf("symbols: %s: decoding DWARF type at offset %#x: %w", t.path, off, err)
@@ -336,9 +444,22 @@ func (t *Types) convert(gt godwarf.Type, added *[]godwarf.Type, depth int) (*Typ
 	}
 
 	ty := &Type{}
+	if st, ok := gt.(*godwarf.StructType); ok && !st.Incomplete && st.StructName != "" {
+		// fill the stub that pointers to this struct already share
+		if stub, ok := t.stubs[st.Kind+" "+st.StructName]; ok && stub.lazy != nil {
+			ty, stub.lazy = stub, nil
+		}
+	}
 	t.conv[gt] = ty
 	*added = append(*added, gt)
 	c := gt.Common()
+	if st, ok := gt.(*godwarf.StructType); ok && !st.Incomplete {
+		if prev, ok := t.byOff[c.Offset]; ok {
+			t.conv[gt] = prev
+			return prev, nil
+		}
+		t.byOff[c.Offset] = ty
+	}
 	ty.Name = c.Name
 	if c.ByteSize > 0 {
 		ty.Size = uint64(c.ByteSize)
@@ -385,6 +506,11 @@ func (t *Types) convert(gt godwarf.Type, added *[]godwarf.Type, depth int) (*Typ
 		ty.Name = ""
 		if ty.Size == 0 {
 			ty.Size = t.addrSize
+		}
+		if st, ok := g.Type.(*godwarf.StructType); ok && isPlaceholder(st) {
+			// not decoded: a pointer's target is looked up by name when needed
+			ty.Elem = t.stub(st)
+			break
 		}
 		ty.Elem, err = sub(g.Type)
 	case *godwarf.ArrayType:
@@ -822,7 +948,7 @@ func (t *Types) bitPosition(m member, ft *Type) (offset, bitOff uint64, err erro
 	little := t.order == binary.LittleEndian
 	bits := m.bitSize
 	var unit int64 // storage unit size in bytes: the field type's size
-	if rt := ft.Resolve(); rt != nil {
+	if rt := ft.resolve(); rt != nil {
 		unit = int64(rt.Size)
 	}
 	// abs is the first bit's position from the start of the structure in

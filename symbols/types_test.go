@@ -279,7 +279,7 @@ func TestDeclarationResolved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task := owner.Type.Elem
+	task := owner.Type.Elem.Resolve() // pointer targets are decoded lazily
 	if task.Kind != Struct || task.Incomplete || !task.HasField("comm") {
 		t.Errorf("holder.owner points to %v (incomplete %v, %d fields)", task, task.Incomplete, len(task.Fields))
 	}
