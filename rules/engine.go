@@ -88,8 +88,19 @@ func (c *Context) inDirectIO(t analyzer.Task) bool {
 	return t.State == analyzer.TaskRunning && !t.Idle && t.JournalInfo != 0
 }
 
-// Analyze runs every rule and assembles the report.
-func Analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
+// Analyze runs every rule and assembles the report. A corrupt dump can
+// hold any bytes where kernel objects should be; whatever slips past the
+// checks becomes an error naming the dump, never a crash.
+func Analyze(k *analyzer.Kernel, version string) (r *report.Report, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, fmt.Errorf("%s: internal error while analysing (please report it): %v", k.Dump.Path(), p)
+		}
+	}()
+	return analyze(k, version)
+}
+
+func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 	c, err := NewContext(k)
 	if err != nil {
 		return nil, err
