@@ -43,6 +43,17 @@ func (r dioLostWakeup) Evaluate(c *Context) []report.Finding {
 			{Name: "nothing is in flight (refcount 1)", Holds: d.Refcount == 1,
 				Evidence: fmt.Sprintf("refcount %d, bio_list 0x%x", d.Refcount, d.BioList)},
 		}
+		bc := c.Bios[t.Addr]
+		bioFact := report.Fact{Name: "no allocated bio points at the dio (bio slab check)", Holds: len(bc.InFlight) == 0}
+		switch {
+		case len(bc.InFlight) > 0:
+			bioFact.Evidence = fmt.Sprintf("allocated bio 0x%x has bi_private 0x%x: I/O is in flight; %s", bc.InFlight[0], d.Addr, bc.Account)
+		case bc.Ran:
+			bioFact.Evidence = "none: " + bc.Account
+		default:
+			bioFact.Evidence = bc.Account + "; refcount 1 already means only the submitter's reference is left"
+		}
+		facts = append(facts, bioFact)
 		match := true
 		for _, f := range facts {
 			match = match && f.Holds
@@ -50,11 +61,13 @@ func (r dioLostWakeup) Evaluate(c *Context) []report.Finding {
 		if !match {
 			continue
 		}
-		facts = append(facts, report.Fact{Name: "no bio in flight points at the dio (bio slab check)", Holds: true,
-			Evidence: "not run: slab walking is not implemented yet; refcount 1 already means only the submitter's reference is left"})
+		confidence := "high"
+		if !bc.Ran {
+			confidence = "medium" // the strongest corroboration could not run
+		}
 		ev := &report.DIOEvidence{DIO: report.Hex(d.Addr), FoundAt: report.Hex(d.Slot), Refcount: d.Refcount,
 			Waiter: report.Hex(d.Waiter), BioList: report.Hex(d.BioList), IsAsync: d.IsAsync, Result: d.Result,
-			Size: d.Size, Inode: report.Hex(d.Inode), BioSlabCheck: "not run"}
+			Size: d.Size, Inode: report.Hex(d.Inode), BioSlabCheck: bc.Account}
 		if d.IOCB != 0 {
 			if io, err := c.K.Kiocb(t, d.IOCB); err == nil {
 				ev.IOCB = &report.IOCB{Opcode: io.OpName, FD: io.FD, Buf: report.Hex(io.Buf), NBytes: io.NBytes,
@@ -89,7 +102,7 @@ func (r dioLostWakeup) Evaluate(c *Context) []report.Finding {
 		}
 		f := report.Finding{
 			Rule: r.ID(), Title: "Direct-I/O lost wakeup: task waits forever for I/O that already completed",
-			Severity: "critical", Confidence: "high",
+			Severity: "critical", Confidence: confidence,
 			Bucket:     Bucket(r.ID(), []string{analyzer.WaitChannel(frames)}, c.System.Release),
 			References: dioReferences, FixedIn: dioFixedIn, Verdict: dioVerdict(c.System.Release),
 			RootTask: c.taskRef(t.Addr, true), Evidence: ev, Facts: facts,

@@ -7,6 +7,7 @@ package rules
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -36,7 +37,16 @@ type Context struct {
 	Frames   map[uint64][]analyzer.Frame // UN tasks' backtraces
 	Blocked  map[uint64]int64            // UN tasks' blocked seconds
 	DIOs     map[uint64]analyzer.DIO     // the dio each task in direct I/O sleeps on
+	Bios     map[uint64]BioCheck         // the bio slab check of each dio, by task
 	Journals []analyzer.Journal
+}
+
+// BioCheck is the result of looking for allocated bios that still point
+// at a dio (bi_private): I/O in flight for it.
+type BioCheck struct {
+	Ran      bool
+	InFlight []uint64
+	Account  string // what was checked, or why it could not be
 }
 
 // directIOFuncs are the frames of a task waiting in dio_await_one.
@@ -49,7 +59,8 @@ func NewContext(k *analyzer.Kernel) (*Context, error) {
 		return nil, err
 	}
 	c := &Context{K: k, Tasks: tasks, ByAddr: map[uint64]*analyzer.Task{},
-		Frames: map[uint64][]analyzer.Frame{}, Blocked: map[uint64]int64{}, DIOs: map[uint64]analyzer.DIO{}}
+		Frames: map[uint64][]analyzer.Frame{}, Blocked: map[uint64]int64{}, DIOs: map[uint64]analyzer.DIO{},
+		Bios: map[uint64]BioCheck{}}
 	for i := range tasks {
 		c.ByAddr[tasks[i].Addr] = &tasks[i]
 	}
@@ -73,6 +84,15 @@ func NewContext(k *analyzer.Kernel) (*Context, error) {
 		if analyzer.HasFrame(fr, directIOFuncs...) {
 			if d, ok, err := k.FindDIO(t); err == nil && ok {
 				c.DIOs[t.Addr] = d
+				bios, account, err := k.BiosPointingAt(d.Addr)
+				switch {
+				case errors.Is(err, analyzer.ErrNoSlabWalk):
+					c.Bios[t.Addr] = BioCheck{Account: "not run: " + err.Error() + " (SLUB keeps no list of full slabs)"}
+				case err != nil:
+					c.Bios[t.Addr] = BioCheck{Account: "not run: " + err.Error()}
+				default:
+					c.Bios[t.Addr] = BioCheck{Ran: true, InFlight: bios, Account: account}
+				}
 			}
 		}
 	}
@@ -179,9 +199,15 @@ func (c *Context) hungTasks() []report.HungTask {
 			continue
 		}
 		if d, ok := c.DIOs[t.Addr]; ok {
-			if d.Refcount > 1 {
+			bc := c.Bios[t.Addr]
+			switch {
+			case d.Refcount > 1 && len(bc.InFlight) > 0:
+				note(t.Addr, "direct I/O in flight: dio 0x%x refcount %d, allocated bio 0x%x points at it", d.Addr, d.Refcount, bc.InFlight[0])
+			case d.Refcount > 1:
 				note(t.Addr, "direct I/O in flight: dio 0x%x refcount %d", d.Addr, d.Refcount)
-			} else {
+			case len(bc.InFlight) > 0:
+				note(t.Addr, "direct I/O: dio 0x%x refcount %d but allocated bio 0x%x still points at it", d.Addr, d.Refcount, bc.InFlight[0])
+			default:
 				note(t.Addr, "direct I/O that already completed: dio 0x%x refcount %d, nothing in flight (lost wakeup)", d.Addr, d.Refcount)
 			}
 		} else if analyzer.HasFrame(c.Frames[t.Addr], directIOFuncs...) {

@@ -150,6 +150,9 @@ func checkSeed(t *testing.T, r *report.Report, c seedCase) {
 		io.Offset.String() != c.offset || io.Buf.String() != c.buf || io.Copy == nil {
 		t.Errorf("iocb = %+v, want PWRITE fd 22 nbytes 0x100000 offset %s buf %s from the stack copy", io, c.offset, c.buf)
 	}
+	if !strings.HasPrefix(e.BioSlabCheck, "25 allocated bios in 2 slabs") || f.Confidence != "high" {
+		t.Errorf("bio slab check %q, confidence %q: want the check run over 25 allocated bios", e.BioSlabCheck, f.Confidence)
+	}
 	if !strings.Contains(f.Verdict, "fix available") || f.Bucket == "" {
 		t.Errorf("verdict %q bucket %q: want a fix-available verdict and a bucket", f.Verdict, f.Bucket)
 	}
@@ -193,7 +196,7 @@ func TestNegativeVariants(t *testing.T) {
 		hung       bool   // the root task is still listed among hung tasks
 		waitingHas string // what the hung-task entry says it waits on
 	}{
-		{"rhel4-1822328-inflight.elf", true, "direct I/O in flight: dio 0x1010012b800 refcount 2"},
+		{"rhel4-1822328-inflight.elf", true, "direct I/O in flight: dio 0x1010012b800 refcount 2, allocated bio 0x"},
 		{"rhel4-1822328-nowaiter.elf", true, "no struct dio naming this task"},
 		{"rhel4-1822328-running.elf", false, ""},
 	}

@@ -197,6 +197,7 @@ func (g *gen) run() dumpwrite.Meta {
 	}
 
 	g.journalStall()
+	g.slabCaches()
 
 	// the rest: sleeping processes, up to the seed's task count
 	for len(g.tasks)+numCPUs-1 < c.tasks {

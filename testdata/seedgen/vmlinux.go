@@ -65,6 +65,8 @@ var vmlinuxText = []textFunc{
 	{"schedule_timeout", 0xffffffff8030f1c8, 0xe0},
 	{"_spin_unlock_irqrestore", 0xffffffff8030f7ca, 0x10},
 	{"autoremove_wake_function", 0xffffffff801359e0, 0x40},
+	{"dio_bio_end_aio", 0xffffffff8019b100, 0xa0},
+	{"end_bio_bh_io_sync", 0xffffffff80197f00, 0x40},
 }
 
 // module is a loadable module of the synthetic kernel: its functions live

@@ -413,6 +413,60 @@ struct bio {
 	void *bi_private;
 };
 
+/* ---- mm/slab.c (the SLAB allocator of 2.6.9) ---- */
+typedef unsigned int kmem_bufctl_t;
+#define BUFCTL_END 0xffffffffU
+
+struct array_cache {
+	unsigned int avail;
+	unsigned int limit;
+	unsigned int batchcount;
+	unsigned int touched;
+};
+
+struct kmem_list3 {
+	struct list_head slabs_partial;
+	struct list_head slabs_full;
+	struct list_head slabs_free;
+	unsigned long free_objects;
+	int free_touched;
+	unsigned long next_reap;
+	struct array_cache *shared;
+};
+
+struct kmem_cache_s {
+	struct array_cache *array[NR_CPUS];
+	unsigned int batchcount;
+	unsigned int limit;
+	struct kmem_list3 lists;
+	unsigned int objsize;
+	unsigned int flags;
+	unsigned int num;
+	unsigned int free_limit;
+	spinlock_t spinlock;
+	unsigned int gfporder;
+	unsigned int gfpflags;
+	size_t colour;
+	unsigned int colour_off;
+	unsigned int colour_next;
+	struct kmem_cache_s *slabp_cache;
+	unsigned int slab_size;
+	unsigned int dflags;
+	void *ctor;
+	void *dtor;
+	const char *name;
+	struct list_head next;
+};
+typedef struct kmem_cache_s kmem_cache_t;
+
+struct slab {
+	struct list_head list;
+	unsigned long colouroff;
+	void *s_mem;
+	unsigned int inuse;
+	kmem_bufctl_t free;
+};
+
 /* ---- AIO ---- */
 enum {
 	IOCB_CMD_PREAD = 0,

@@ -34,5 +34,6 @@ int log_buf_len = 1;
 unsigned long log_end = 1;
 struct list_head modules = { 0 };
 struct list_head super_blocks = { 0 };
+struct list_head cache_chain = { 0 };
 struct file_system_type *file_systems = 0;
 unsigned long init_level4_pgt[512] __page_aligned = { 0 };
