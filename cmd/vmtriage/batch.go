@@ -94,6 +94,7 @@ dump, 1 findings, 2 the batch itself failed.`,
 	f.StringArrayVar(&debugDirs, "debug-dir", nil, "directory searched for each dump's vmlinux by build-id and release (repeatable)")
 	f.StringVar(&summaryJSON, "summary-json", "", "also write the bucket summary as JSON to this file")
 	f.BoolVar(&opt.Fsync, "fsync", false, "fsync the output after every line")
+	f.DurationVar(&opt.Timeout, "timeout", 10*time.Minute, "give up on a dump whose analysis takes longer, with an error record (0: no limit)")
 	f.StringVar(&progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, log lines otherwise), bar, log or none")
 	return cmd
 }

@@ -46,6 +46,7 @@ type Options struct {
 	Version     string            // vmtriage's version, for the reports
 	Fsync       bool              // fsync the output after every line
 	Progress    Progress          // may be nil
+	Timeout     time.Duration     // per dump; 0: none. A dump that takes longer gets an error record
 }
 
 // Result is the outcome of a run.
@@ -153,7 +154,7 @@ func process(ctx context.Context, opt Options, jobs int, todo []job, w *Writer, 
 		go func() {
 			defer wg.Done()
 			for j := range in {
-				out <- AnalyzeOne(ctx, j.path, j.info, opt.Finder, opt.Version)
+				out <- AnalyzeWithTimeout(ctx, j.path, j.info, opt.Finder, opt.Version, opt.Timeout)
 			}
 		}()
 	}
@@ -196,6 +197,30 @@ func process(ctx context.Context, opt Options, jobs int, todo []job, w *Writer, 
 		return fmt.Errorf("batch: stopped after %d of %d dumps: %w", res.Analysed, len(todo), err)
 	}
 	return nil
+}
+
+// AnalyzeWithTimeout is AnalyzeOne bounded in time: a dump whose analysis
+// outlasts the timeout (a corrupt structure the walks' bounds still let run
+// long, a stalled network file system) gets an error record and the batch
+// goes on; the abandoned analysis ends with the process.
+func AnalyzeWithTimeout(ctx context.Context, path string, info Info, finder *debuginfo.Finder, version string, timeout time.Duration) *Record {
+	if timeout <= 0 {
+		return AnalyzeOne(ctx, path, info, finder, version)
+	}
+	done := make(chan *Record, 1)
+	go func() { done <- AnalyzeOne(ctx, path, info, finder, version) }()
+	select {
+	case rec := <-done:
+		return rec
+	case <-time.After(timeout):
+		rec := &Record{Batch: &info}
+		rec.Schema = report.Schema
+		rec.Tool = report.Tool{Name: "vmtriage", Version: version}
+		rec.Dump.Path = path
+		info.Seconds = timeout.Seconds()
+		rec.Error = fmt.Sprintf("%s: analysis did not finish within %s; skipped", path, timeout)
+		return rec
+	}
 }
 
 // AnalyzeOne analyses one dump and returns its record; every failure,
@@ -244,7 +269,7 @@ func analyze(ctx context.Context, path string, finder *debuginfo.Finder, version
 		return partial, "", fmt.Errorf("%s: vmlinux (found by %s): %w", path, found.How, err)
 	}
 	defer im.Close()
-	k, err := analyzer.New(d, im)
+	k, err := analyzer.NewWith(d, im, analyzer.Options{DebugDirs: finder.DebugDirs})
 	if err != nil {
 		d.Close()
 		return partial, "", err
