@@ -147,7 +147,8 @@ type Finder struct {
 	ScanLimit int64
 
 	once    sync.Once
-	banners map[string]string // linux_banner -> vmlinux path, over DebugDirs
+	banners  map[string]string // linux_banner -> vmlinux path, over DebugDirs
+	buildIDs map[string]string // build-id -> vmlinux path, over the same files
 }
 
 // Found is the result of a search.
@@ -194,6 +195,12 @@ func (f *Finder) Lookup(ctx context.Context, id Identity) (Found, error) {
 				if isFile(p) {
 					return Found{Path: p, How: "build-id", ID: id}, nil
 				}
+			}
+		}
+		if len(f.DebugDirs) > 0 {
+			f.once.Do(f.indexBanners)
+			if p, ok := f.buildIDs[strings.ToLower(id.BuildID)]; ok {
+				return Found{Path: p, How: "build-id", ID: id}, nil
 			}
 		}
 	}
@@ -257,18 +264,25 @@ func ReleasePaths(dir, release string) []string {
 	}
 }
 
-// indexBanners reads linux_banner from every vmlinux* file directly in the
-// debug directories' usual places.
+// indexBanners reads linux_banner and the build-id of every vmlinux* file
+// directly in the debug directories' usual places (a vmlinux kept under a
+// plain name is found by either).
 func (f *Finder) indexBanners() {
 	f.banners = map[string]string{}
+	f.buildIDs = map[string]string{}
 	for _, dir := range f.DebugDirs {
 		for _, sub := range []string{"", "boot", filepath.Join("usr", "lib", "debug", "boot")} {
 			matches, _ := filepath.Glob(filepath.Join(dir, sub, "vmlinux*"))
 			for _, p := range matches {
-				if b, err := Banner(p); err == nil && b != "" {
-					if _, dup := f.banners[b]; !dup {
-						f.banners[b] = p
-					}
+				b, id, err := bannerAndBuildID(p)
+				if err != nil {
+					continue
+				}
+				if _, dup := f.banners[b]; !dup && b != "" {
+					f.banners[b] = p
+				}
+				if _, dup := f.buildIDs[id]; !dup && id != "" {
+					f.buildIDs[id] = p
 				}
 			}
 		}
@@ -277,19 +291,25 @@ func (f *Finder) indexBanners() {
 
 // Banner returns the linux_banner string of a vmlinux, up to its newline.
 func Banner(vmlinux string) (string, error) {
+	b, _, err := bannerAndBuildID(vmlinux)
+	return b, err
+}
+
+func bannerAndBuildID(vmlinux string) (string, string, error) {
 	im, err := symbols.Open(vmlinux)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer im.Close()
+	id := strings.ToLower(im.BuildID())
 	b, err := im.ReadData("linux_banner")
 	if err != nil {
-		return "", fmt.Errorf("%s: linux_banner: %w", vmlinux, err)
+		return "", id, fmt.Errorf("%s: linux_banner: %w", vmlinux, err)
 	}
 	if i := bytes.IndexAny(b, "\x00\n"); i >= 0 {
 		b = b[:i]
 	}
-	return string(b), nil
+	return string(b), id, nil
 }
 
 func isFile(p string) bool {
