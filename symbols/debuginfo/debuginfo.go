@@ -146,7 +146,7 @@ type Finder struct {
 	// disables it).
 	ScanLimit int64
 
-	once    sync.Once
+	once     sync.Once
 	banners  map[string]string // linux_banner -> vmlinux path, over DebugDirs
 	buildIDs map[string]string // build-id -> vmlinux path, over the same files
 }
