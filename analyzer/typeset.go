@@ -21,6 +21,7 @@ type TypeSet struct {
 	modules  []string          // module names still to open, in order
 	opened   []*symbols.Types  // module type sources opened so far
 	failures map[string]string // module -> why its debug info is missing
+	files    map[string]string // module name -> debug file, built on first use
 }
 
 func newTypeSet(kernel *symbols.Types) *TypeSet {
@@ -82,28 +83,29 @@ func (ts *TypeSet) openNext() bool {
 	return false
 }
 
+// find returns the debug file of a module; the directories are walked once
+// into a name index (a distribution's debug tree holds thousands of .ko).
 func (ts *TypeSet) find(module string) string {
-	want := map[string]bool{}
-	for _, n := range []string{module, strings.ReplaceAll(module, "_", "-")} {
-		want[n+".ko"], want[n+".ko.debug"] = true, true
-	}
-	var found string
-	for _, dir := range ts.dirs {
-		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || found != "" {
-				return filepath.SkipDir
-			}
-			if !d.IsDir() && want[d.Name()] {
-				found = p
-				return filepath.SkipAll
-			}
-			return nil
-		})
-		if found != "" {
-			return found
+	if ts.files == nil {
+		ts.files = map[string]string{}
+		for _, dir := range ts.dirs {
+			filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return nil
+				}
+				name := d.Name()
+				if d.IsDir() || !(strings.HasSuffix(name, ".ko") || strings.HasSuffix(name, ".ko.debug")) {
+					return nil
+				}
+				key := strings.ReplaceAll(strings.TrimSuffix(strings.TrimSuffix(name, ".debug"), ".ko"), "-", "_")
+				if _, dup := ts.files[key]; !dup {
+					ts.files[key] = p
+				}
+				return nil
+			})
 		}
 	}
-	return ""
+	return ts.files[strings.ReplaceAll(module, "-", "_")]
 }
 
 // Lookup finds a type by name ("struct dio", "transaction_t").
