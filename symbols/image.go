@@ -102,6 +102,8 @@ type Image struct {
 	file    *elf.File
 	closer  io.Closer
 	mapped  []byte // the file, mapped read-only by Open
+	// typesFromMapping is set when Types read the DWARF from mapped
+	closed, typesFromMapping bool
 	buildID string
 
 	mu      sync.RWMutex
@@ -186,7 +188,16 @@ func newImage(r io.ReaderAt, path string) (im *Image, err error) {
 // types are needed: a Types already built keeps working after Close (its
 // DWARF is in memory), but the first call to Types reads the file.
 func (im *Image) Close() error {
-	// A mapped file stays mapped: types decoded lazily keep reading it.
+	// A mapped file stays mapped while types decoded from it may be in use
+	// (they read it lazily); otherwise it is unmapped, so that a batch
+	// opening the same vmlinux for every dump does not keep every mapping.
+	im.mu.Lock()
+	if im.mapped != nil && !im.typesFromMapping {
+		syscall.Munmap(im.mapped)
+		im.mapped = nil
+		im.closed = true
+	}
+	im.mu.Unlock()
 	if im.closer == nil {
 		return nil
 	}
@@ -534,6 +545,10 @@ func (im *Image) Slide() uint64 {
 // .bss or without a size are errors.
 func (im *Image) ReadData(name string) (data []byte, err error) {
 	im.mu.RLock()
+	if im.closed {
+		im.mu.RUnlock()
+		return nil, fmt.Errorf("symbols: %s: ReadData after Close", im.path)
+	}
 	i, ok := im.kernel.byName[name]
 	var s sym
 	if ok {

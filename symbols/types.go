@@ -51,6 +51,26 @@ func (im *Image) Types() (*Types, error) {
 	return im.types, im.typesErr
 }
 
+// ShareTypes makes the image use types already decoded from another image
+// of the same file (same build-id), so that many dumps of one kernel
+// decode its DWARF once. Types do not depend on the KASLR slide, which
+// stays per image. It fails when the build-ids differ.
+func (im *Image) ShareTypes(from *Image) error {
+	t, err := from.Types()
+	if err != nil {
+		return err
+	}
+	if im.buildID == "" || im.buildID != from.buildID {
+		return fmt.Errorf("symbols: %s (build-id %q) cannot share the types of %s (build-id %q)", im.path, im.buildID, from.path, from.buildID)
+	}
+	shared := false
+	im.typesOnce.Do(func() { im.types, shared = t, true })
+	if !shared && im.types != t {
+		return fmt.Errorf("symbols: %s already has its own types", im.path)
+	}
+	return nil
+}
+
 func (im *Image) loadTypes() (t *Types, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -66,7 +86,18 @@ func (im *Image) loadTypes() (t *Types, err error) {
 	if !hasInfo {
 		return nil, fmt.Errorf("symbols: %s has no DWARF debug info (.debug_info); a vmlinux built with CONFIG_DEBUG_INFO, or its separate debuginfo file, is needed for types", im.path)
 	}
+	im.mu.RLock()
+	closed := im.closed
+	im.mu.RUnlock()
+	if closed {
+		return nil, fmt.Errorf("symbols: %s: Types after Close", im.path)
+	}
 	data, err := mappedDWARF(im.file, im.mapped)
+	if err == nil && data != nil {
+		im.mu.Lock()
+		im.typesFromMapping = true
+		im.mu.Unlock()
+	}
 	if err == nil && data == nil {
 		data, err = im.file.DWARF()
 	}

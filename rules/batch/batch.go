@@ -208,7 +208,7 @@ func AnalyzeWithTimeout(ctx context.Context, path string, info Info, finder *deb
 		return AnalyzeOne(ctx, path, info, finder, version)
 	}
 	done := make(chan *Record, 1)
-	go func() { done <- AnalyzeOne(ctx, path, info, finder, version) }()
+	go func(info Info) { done <- AnalyzeOne(ctx, path, info, finder, version) }(info)
 	select {
 	case rec := <-done:
 		return rec
@@ -251,6 +251,22 @@ func AnalyzeOne(ctx context.Context, path string, info Info, finder *debuginfo.F
 	return rec
 }
 
+// typeDonors keeps, per vmlinux build-id, the first image opened in this
+// process: later dumps of the same kernel reuse its decoded types (a
+// distribution vmlinux's DWARF takes a second or more to set up).
+var typeDonors sync.Map // build-id -> *symbols.Image
+
+func sharedTypes(im *symbols.Image) {
+	id := im.BuildID()
+	if id == "" {
+		return
+	}
+	donor, loaded := typeDonors.LoadOrStore(id, im)
+	if loaded {
+		_ = im.ShareTypes(donor.(*symbols.Image)) // on failure the image decodes its own
+	}
+}
+
 // analyze opens the dump, finds its vmlinux and runs the rules.
 func analyze(ctx context.Context, path string, finder *debuginfo.Finder, version string) (*report.Report, string, error) {
 	d, err := vmcore.Open(path)
@@ -269,6 +285,7 @@ func analyze(ctx context.Context, path string, finder *debuginfo.Finder, version
 		return partial, "", fmt.Errorf("%s: vmlinux (found by %s): %w", path, found.How, err)
 	}
 	defer im.Close()
+	sharedTypes(im)
 	k, err := analyzer.NewWith(d, im, analyzer.Options{DebugDirs: finder.DebugDirs})
 	if err != nil {
 		d.Close()
