@@ -98,13 +98,13 @@ type symTable struct {
 // Image is an opened vmlinux (or any ELF object with a symbol table).
 // Its methods are safe for concurrent use.
 type Image struct {
-	path    string
-	file    *elf.File
-	closer  io.Closer
-	mapped  []byte // the file, mapped read-only by Open
+	path   string
+	file   *elf.File
+	closer io.Closer
+	mapped []byte // the file, mapped read-only by Open
 	// typesFromMapping is set when Types read the DWARF from mapped
 	closed, typesFromMapping bool
-	buildID string
+	buildID                  string
 
 	mu      sync.RWMutex
 	slide   uint64
