@@ -16,7 +16,7 @@ import (
 // it); the default is the user cache directory's vmtriage/types.
 
 // indexCacheVersion changes whenever the index format does.
-const indexCacheVersion = 3
+const indexCacheVersion = 4
 
 type indexCache struct {
 	Version   int
@@ -24,7 +24,7 @@ type indexCache struct {
 	Consts    map[string]int64
 	Vars      map[string]dwarf.Offset
 	NamedOffs []dwarf.Offset
-	NamedKeys []string
+	CUOffs    []dwarf.Offset
 }
 
 func cacheFile(buildID string) string {
@@ -59,10 +59,7 @@ func (t *Types) loadIndex(buildID string) bool {
 	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&c); err != nil || c.Version != indexCacheVersion {
 		return false
 	}
-	if len(c.NamedOffs) != len(c.NamedKeys) {
-		return false
-	}
-	t.index, t.consts, t.vars, t.namedOffs, t.namedKeys = c.Index, c.Consts, c.Vars, c.NamedOffs, c.NamedKeys
+	t.index, t.consts, t.vars, t.namedOffs, t.cuOffs = c.Index, c.Consts, c.Vars, c.NamedOffs, c.CUOffs
 	if t.vars == nil {
 		t.vars = map[string]dwarf.Offset{}
 	}
@@ -77,7 +74,7 @@ func (t *Types) saveIndex(buildID string) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(indexCache{indexCacheVersion, t.index, t.consts, t.vars, t.namedOffs, t.namedKeys}); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(indexCache{indexCacheVersion, t.index, t.consts, t.vars, t.namedOffs, t.cuOffs}); err != nil {
 		return
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

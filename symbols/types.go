@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"sort"
 	"strings"
 	"sync"
 
@@ -28,20 +30,20 @@ type Types struct {
 	vars   map[string]dwarf.Offset // global variable -> its type's entry
 	// every named struct/union definition (each unit has its own copies)
 	namedOffs []dwarf.Offset
-	namedKeys []string
+	cuOffs    []dwarf.Offset // where each unit's entries start, ascending
 
 	mu     sync.Mutex
 	gcache map[dwarf.Offset]godwarf.Type
-	// placeholder marks the stand-ins seeded into gcache for every named
+	// Stand-ins are seeded into gcache for every named
 	// struct and union: godwarf decodes eagerly through pointers, which on
 	// a kernel means most of its 100k types for one task_struct; with the
 	// stand-ins it stops at the next named struct, decoded on demand.
-	seeded bool
-	stubs  map[string]*Type
-	byOff  map[dwarf.Offset]*Type // converted structs and unions by entry
-	conv   map[godwarf.Type]*Type
-	ptrs   map[*Type]*Type // pointer types made by Lookup("T *")
-	void   *Type
+	seededCU map[int]bool // units whose stand-ins are in gcache
+	stubs    map[string]*Type
+	byOff    map[dwarf.Offset]*Type // converted structs and unions by entry
+	conv     map[godwarf.Type]*Type
+	ptrs     map[*Type]*Type // pointer types made by Lookup("T *")
+	void     *Type
 }
 
 // Types returns the image's DWARF type information, building the name
@@ -147,8 +149,11 @@ func (t *Types) buildIndex() error {
 			return nil
 		}
 		switch e.Tag {
-		case 0, dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
+			t.cuOffs = append(t.cuOffs, e.Offset)
 			continue // descend into the unit
+		case 0:
+			continue
 		}
 		name, _ := e.Val(dwarf.AttrName).(string)
 		decl, _ := e.Val(dwarf.AttrDeclaration).(bool)
@@ -164,12 +169,12 @@ func (t *Types) buildIndex() error {
 		case dwarf.TagStructType, dwarf.TagClassType:
 			add("struct " + name)
 			if name != "" && !decl {
-				t.namedOffs, t.namedKeys = append(t.namedOffs, e.Offset), append(t.namedKeys, "struct "+name)
+				t.namedOffs = append(t.namedOffs, e.Offset)
 			}
 		case dwarf.TagUnionType:
 			add("union " + name)
 			if name != "" && !decl {
-				t.namedOffs, t.namedKeys = append(t.namedOffs, e.Offset), append(t.namedKeys, "union "+name)
+				t.namedOffs = append(t.namedOffs, e.Offset)
 			}
 		case dwarf.TagTypedef:
 			add(name)
@@ -324,14 +329,14 @@ func (t *Types) decode(off dwarf.Offset) (ty *Type, err error) {
 			ty, err = nil, fmt.Errorf("symbols: %s: malformed DWARF type at offset %#x: %v", t.path, off, p)
 		}
 	}()
-	t.seedPlaceholders()
+	t.seedCU(off)
 	if ty, ok := t.byOff[off]; ok {
 		return ty, nil
 	}
 	if isPlaceholder(t.gcache[off]) {
 		delete(t.gcache, off) // the type asked for is decoded for real
 	}
-	gt, err := godwarf.ReadType(t.data, 0, off, t.gcache)
+	gt, err := t.readType(off)
 	if err != nil {
 		return nil, fmt.Errorf("symbols: %s: decoding DWARF type at offset %#x: %w", t.path, off, err)
 	}
@@ -354,29 +359,54 @@ func (t *Types) decode(off dwarf.Offset) (ty *Type, err error) {
 	return ty, nil
 }
 
-// seedPlaceholders puts a stand-in for every named struct and union in the
-// godwarf cache, once.
-func (t *Types) seedPlaceholders() {
-	if t.seeded {
+// seedCU puts a stand-in for every named struct and union of the unit
+// holding off into the godwarf cache, once per unit. A type's references
+// stay within its unit, so that is where godwarf's descent must stop.
+func (t *Types) seedCU(off dwarf.Offset) {
+	if len(t.cuOffs) == 0 {
 		return
 	}
-	t.seeded = true
-	cache := make(map[dwarf.Offset]godwarf.Type, len(t.namedOffs)+len(t.gcache)+1024)
-	for k, v := range t.gcache {
-		cache[k] = v
+	i := sort.Search(len(t.cuOffs), func(i int) bool { return t.cuOffs[i] > off }) - 1
+	if i < 0 || t.seededCU[i] {
+		return
 	}
-	stands := make([]godwarf.StructType, len(t.namedOffs))
-	for i, off := range t.namedOffs {
-		if _, done := cache[off]; done {
+	if t.seededCU == nil {
+		t.seededCU = map[int]bool{}
+	}
+	t.seededCU[i] = true
+	end := dwarf.Offset(math.MaxUint32)
+	if i+1 < len(t.cuOffs) {
+		end = t.cuOffs[i+1]
+	}
+	lo := sort.Search(len(t.namedOffs), func(j int) bool { return t.namedOffs[j] >= t.cuOffs[i] })
+	r := t.data.Reader()
+	for _, no := range t.namedOffs[lo:] {
+		if no >= end {
+			break
+		}
+		if _, done := t.gcache[no]; done {
 			continue
 		}
-		kind, name, _ := strings.Cut(t.namedKeys[i], " ")
-		p := &stands[i]
-		p.StructName, p.Kind, p.Incomplete = name, kind, true
-		p.Name, p.Offset, p.ByteSize = t.namedKeys[i], off, placeholderSize
-		cache[off] = p
+		r.Seek(no)
+		e, err := r.Next()
+		if err != nil || e == nil {
+			continue
+		}
+		name, _ := e.Val(dwarf.AttrName).(string)
+		kind := "struct"
+		if e.Tag == dwarf.TagUnionType {
+			kind = "union"
+		}
+		p := &godwarf.StructType{StructName: name, Kind: kind, Incomplete: true}
+		p.Name, p.Offset, p.ByteSize = kind+" "+name, no, placeholderSize
+		t.gcache[no] = p
 	}
-	t.gcache = cache
+}
+
+// readType is godwarf.ReadType with the unit's stand-ins in place.
+func (t *Types) readType(off dwarf.Offset) (godwarf.Type, error) {
+	t.seedCU(off)
+	return godwarf.ReadType(t.data, 0, off, t.gcache)
 }
 
 // placeholderSize marks a stand-in (no real type has a negative size).
@@ -455,6 +485,7 @@ func (t *Types) convert(gt godwarf.Type, added *[]godwarf.Type, depth int) (*Typ
 			if ty, ok := t.byOff[off]; ok {
 				return ty, nil
 			}
+			t.seedCU(off)
 			if isPlaceholder(t.gcache[off]) {
 				delete(t.gcache, off)
 			}
@@ -610,7 +641,7 @@ func (t *Types) convertQualTarget(ty *Type, off dwarf.Offset, sub func(godwarf.T
 		ty.Elem = t.void
 		return nil
 	}
-	gt, err := godwarf.ReadType(t.data, 0, toff, t.gcache)
+	gt, err := t.readType(toff)
 	if err != nil {
 		return fmt.Errorf("symbols: %s: decoding DWARF type at offset %#x: %w", t.path, toff, err)
 	}
