@@ -159,16 +159,7 @@ func openELF(d *Dump, r io.ReaderAt, size int64) error {
 	if len(be.file) == 0 {
 		d.warns = append(d.warns, fmt.Sprintf("%s: ELF core has no PT_LOAD segments: no memory can be read", path))
 	}
-	be.segs = make([]elfSeg, len(be.file))
-	for i, s := range be.file {
-		be.segs[i].Segment = s
-	}
-	sort.SliceStable(be.segs, func(i, j int) bool { return be.segs[i].Paddr < be.segs[j].Paddr })
-	var maxEnd uint64
-	for i := range be.segs {
-		maxEnd = max(maxEnd, be.segs[i].Paddr+be.segs[i].MemSize)
-		be.segs[i].maxEnd = maxEnd
-	}
+	be.segs = disjointSegments(be.file)
 	d.warns = append(d.warns, be.truncation()...)
 	d.be = be
 	return nil
@@ -201,6 +192,39 @@ func (be *elfBackend) truncation() []string {
 func (be *elfBackend) segments() []Segment { return append([]Segment(nil), be.file...) }
 
 func (be *elfBackend) warnings() []string { return nil }
+
+// disjointSegments turns the PT_LOADs into non-overlapping pieces sorted by
+// physical address. QEMU's paging:true dumps hold tens of thousands of
+// segments that map the same physical pages under several virtual
+// addresses (direct map, kernel image, vmalloc); any one of them gives the
+// bytes, so the segment starting lowest keeps each range (file order breaks
+// ties) and later ones only fill what is not covered yet. Lookups are then
+// a binary search.
+func disjointSegments(file []Segment) []elfSeg {
+	order := make([]Segment, len(file))
+	copy(order, file)
+	sort.SliceStable(order, func(i, j int) bool { return order[i].Paddr < order[j].Paddr })
+	var out []elfSeg
+	var covered uint64
+	for _, s := range order {
+		end := s.Paddr + s.MemSize
+		if s.MemSize == 0 || end <= covered {
+			continue
+		}
+		if s.Paddr < covered { // keep the uncovered tail
+			cut := covered - s.Paddr
+			s.Paddr, s.MemSize, s.FileOff = covered, s.MemSize-cut, s.FileOff+cut
+			if s.FileSize > cut {
+				s.FileSize -= cut
+			} else {
+				s.FileSize = 0
+			}
+		}
+		out = append(out, elfSeg{Segment: s, maxEnd: end})
+		covered = end
+	}
+	return out
+}
 
 // find returns the segment containing paddr, or nil.
 func (be *elfBackend) find(paddr uint64) *elfSeg {
