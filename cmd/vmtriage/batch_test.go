@@ -507,12 +507,7 @@ func TestBatchArgs(t *testing.T) {
 	os.WriteFile(vmlinux, []byte("x"), 0o644)
 	empty := filepath.Join(dir, "empty")
 	os.MkdirAll(empty, 0o755)
-	tests := []struct {
-		name    string
-		args    []string
-		code    int
-		errHave string
-	}{
+	tests := []cliCase{
 		{"no path", []string{"batch"}, exitError, "requires at least 1 arg"},
 		{"missing path", []string{"batch", filepath.Join(dir, "nope"), "--vmlinux", vmlinux, "--out", out}, exitError, "nope"},
 		{"bad shard", []string{"batch", empty, "--vmlinux", vmlinux, "--shard", "4/4"}, exitError, "--shard"},
@@ -523,20 +518,7 @@ func TestBatchArgs(t *testing.T) {
 		{"empty queue", []string{"batch", empty, "--vmlinux", vmlinux, "--out", out}, exitClean, "0 dumps found"},
 		{"merge missing", []string{"merge", filepath.Join(dir, "nope.jsonl")}, exitError, "nope.jsonl"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, _, errOut := runCLI(t, tt.args...)
-			if code != tt.code {
-				t.Errorf("exit status %d, want %d (stderr %q)", code, tt.code, errOut)
-			}
-			if !strings.Contains(errOut, tt.errHave) {
-				t.Errorf("stderr %q lacks %q", errOut, tt.errHave)
-			}
-			if tt.code == exitError && strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
-				t.Errorf("error is not one line: %q", errOut)
-			}
-		})
-	}
+	runCLICases(t, tests)
 }
 
 // TestAnalyzeMarkdown: the Markdown report carries the evidence a ticket

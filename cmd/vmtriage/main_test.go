@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vmtriage/vmtriage/rules/report"
@@ -112,12 +113,7 @@ func TestExitStatusAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	vmlinux := filepath.Join(src, seedgen.VmlinuxName)
-	tests := []struct {
-		name    string
-		args    []string
-		code    int
-		errHave string
-	}{
+	tests := []cliCase{
 		{"version", []string{"version"}, exitClean, ""},
 		{"garbage dump", []string{"analyze", garbage, "--vmlinux", vmlinux}, exitError, "not a vmcore"},
 		{"empty dump", []string{"analyze", empty, "--vmlinux", vmlinux}, exitError, empty},
@@ -127,6 +123,20 @@ func TestExitStatusAndErrors(t *testing.T) {
 		{"bad format", []string{"demo", "--format", "xml"}, exitError, "unknown --format"},
 		{"unknown command", []string{"frobnicate"}, exitError, "unknown command"},
 	}
+	runCLICases(t, tests)
+}
+
+// cliCase is a command line and what it must do: exit status and a piece
+// of its one-line error.
+type cliCase struct {
+	name    string
+	args    []string
+	code    int
+	errHave string
+}
+
+func runCLICases(t *testing.T, tests []cliCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, errOut := runCLI(t, tt.args...)
@@ -143,20 +153,40 @@ func TestExitStatusAndErrors(t *testing.T) {
 	}
 }
 
+var (
+	seedOnce sync.Once
+	seedDir  string
+	seedErr  error
+)
+
+// seedCores generates the seed cores once for the tests that only read
+// them.
+func seedCores(t *testing.T) string {
+	t.Helper()
+	seedOnce.Do(func() {
+		var src string
+		if seedDir, seedErr = os.MkdirTemp("", "vmtriage-cmd-seed-"); seedErr != nil {
+			return
+		}
+		if src, seedErr = seedgen.SourceDir(); seedErr != nil {
+			return
+		}
+		seedErr = seedgen.Generate(seedDir, filepath.Join(src, seedgen.VmlinuxName))
+	})
+	if seedErr != nil {
+		t.Fatalf("generating the seed cores: %v", seedErr)
+	}
+	return seedDir
+}
+
 // TestTruncatedDump: an interrupted copy is analysed as far as its pages
 // allow, with a warning that says where it is cut; never a panic.
 func TestTruncatedDump(t *testing.T) {
+	seed := seedCores(t)
 	dir := t.TempDir()
-	src, err := seedgen.SourceDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := seedgen.Generate(dir, filepath.Join(src, seedgen.VmlinuxName)); err != nil {
-		t.Fatal(err)
-	}
-	vmlinux := filepath.Join(dir, seedgen.VmlinuxName)
+	vmlinux := filepath.Join(seed, seedgen.VmlinuxName)
 	for _, name := range []string{"rhel4-20080616.elf", "rhel4-20080616.kdump"} {
-		full, err := os.ReadFile(filepath.Join(dir, name))
+		full, err := os.ReadFile(filepath.Join(seed, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,14 +215,7 @@ func TestTruncatedDump(t *testing.T) {
 
 // TestCrashViews: ps and bt print what crash printed in the seed report.
 func TestCrashViews(t *testing.T) {
-	src, err := seedgen.SourceDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := seedgen.Generate(dir, filepath.Join(src, seedgen.VmlinuxName)); err != nil {
-		t.Fatal(err)
-	}
+	dir := seedCores(t)
 	vm := filepath.Join(dir, seedgen.VmlinuxName)
 	dump := filepath.Join(dir, "rhel4-20080616.kdump")
 	tests := []struct {
@@ -221,4 +244,12 @@ func TestCrashViews(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if seedDir != "" {
+		os.RemoveAll(seedDir)
+	}
+	os.Exit(code)
 }

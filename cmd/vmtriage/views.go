@@ -22,11 +22,21 @@ func (f *dumpFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.debugDirs, "debug-dir", nil, "directory with the modules' debug info (NAME.ko); repeatable")
 }
 
-func (f *dumpFlags) open(dump string) (*analyzer.Kernel, error) {
+// tasks opens the dump and lists its tasks.
+func (f *dumpFlags) tasks(dump string) (*analyzer.Kernel, []analyzer.Task, error) {
 	if f.vmlinux == "" {
-		return nil, fmt.Errorf("--vmlinux is required: the vmlinux (with debug info) of the dumped kernel")
+		return nil, nil, fmt.Errorf("--vmlinux is required: the vmlinux (with debug info) of the dumped kernel")
 	}
-	return analyzer.OpenWith(dump, f.vmlinux, analyzer.Options{DebugDirs: f.debugDirs})
+	k, err := analyzer.OpenWith(dump, f.vmlinux, analyzer.Options{DebugDirs: f.debugDirs})
+	if err != nil {
+		return nil, nil, err
+	}
+	tasks, err := k.Tasks()
+	if err != nil {
+		k.Close()
+		return nil, nil, err
+	}
+	return k, tasks, nil
 }
 
 // newPsCmd is crash's ps: every task with PID, PPID, CPU, TASK, ST, COMM.
@@ -38,15 +48,11 @@ func newPsCmd() *cobra.Command {
 		Short: "List the dump's tasks, like crash's ps",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := df.open(args[0])
+			k, tasks, err := df.tasks(args[0])
 			if err != nil {
 				return err
 			}
 			defer k.Close()
-			tasks, err := k.Tasks()
-			if err != nil {
-				return err
-			}
 			var rows [][]string
 			for _, t := range tasks {
 				if state != "" && t.StateName() != state {
@@ -83,15 +89,11 @@ func newBtCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("PID %q is not a number", args[1])
 			}
-			k, err := df.open(args[0])
+			k, tasks, err := df.tasks(args[0])
 			if err != nil {
 				return err
 			}
 			defer k.Close()
-			tasks, err := k.Tasks()
-			if err != nil {
-				return err
-			}
 			w := cmd.OutOrStdout()
 			found := false
 			for _, t := range tasks {
