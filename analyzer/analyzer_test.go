@@ -1,6 +1,7 @@
 package analyzer_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -8,17 +9,10 @@ import (
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
 )
 
-// openSeed writes the second (smaller) seed core as ELF and opens it.
+// openSeed opens the second (smaller) seed core as ELF.
 func openSeed(t *testing.T) *analyzer.Kernel {
 	t.Helper()
-	src, err := seedgen.SourceDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := seedgen.Generate(dir, filepath.Join(src, seedgen.VmlinuxName)); err != nil {
-		t.Fatal(err)
-	}
+	dir := seedgen.Cores(t)
 	k, err := analyzer.Open(filepath.Join(dir, "rhel4-20080616.elf"), filepath.Join(dir, seedgen.VmlinuxName))
 	if err != nil {
 		t.Fatal(err)
@@ -106,4 +100,10 @@ func TestPanicString(t *testing.T) {
 			t.Errorf("PanicString(%q) = %q, want %q", tt.log, got, tt.want)
 		}
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	seedgen.RemoveCached()
+	os.Exit(code)
 }

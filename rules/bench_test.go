@@ -12,8 +12,7 @@ import (
 // BenchmarkAnalyze measures a whole analysis (open, every rule) of the
 // first seed core, 3527 tasks.
 func BenchmarkAnalyze(b *testing.B) {
-	t := &testing.T{}
-	dir := seedCores(t)
+	dir := seedgen.Cores(b)
 	for _, name := range []string{"rhel4-1822328.elf", "rhel4-1822328.kdump"} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vmtriage/vmtriage/analyzer"
@@ -16,39 +15,9 @@ import (
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
 )
 
-var (
-	seedOnce sync.Once
-	seedDir  string
-	seedErr  error
-)
-
-// seedCores generates the seed cores once per test binary, from the
-// committed vmlinux.
-func seedCores(t *testing.T) string {
-	t.Helper()
-	seedOnce.Do(func() {
-		seedDir, seedErr = os.MkdirTemp("", "vmtriage-seed-")
-		if seedErr != nil {
-			return
-		}
-		src, err := seedgen.SourceDir()
-		if err != nil {
-			seedErr = err
-			return
-		}
-		seedErr = seedgen.Generate(seedDir, filepath.Join(src, seedgen.VmlinuxName))
-	})
-	if seedErr != nil {
-		t.Fatalf("generating the seed cores: %v", seedErr)
-	}
-	return seedDir
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if seedDir != "" {
-		os.RemoveAll(seedDir)
-	}
+	seedgen.RemoveCached()
 	os.Exit(code)
 }
 
@@ -108,7 +77,7 @@ var seedCases = []seedCase{
 }
 
 func TestSeedCores(t *testing.T) {
-	dir := seedCores(t)
+	dir := seedgen.Cores(t)
 	vmlinux := filepath.Join(dir, seedgen.VmlinuxName)
 	for _, c := range seedCases {
 		for _, ext := range []string{"elf", "kdump"} {
@@ -189,7 +158,7 @@ func checkSeed(t *testing.T, r *report.Report, c seedCase) {
 // TestNegativeVariants: the legitimate wait, a dio without waiter and a
 // running task must not match dio-lost-wakeup.
 func TestNegativeVariants(t *testing.T) {
-	dir := seedCores(t)
+	dir := seedgen.Cores(t)
 	vmlinux := filepath.Join(dir, seedgen.VmlinuxName)
 	tests := []struct {
 		file       string
@@ -234,7 +203,7 @@ func TestLayoutIndependence(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	dir := seedCores(t)
+	dir := seedgen.Cores(t)
 	src, err := seedgen.SourceDir()
 	if err != nil {
 		t.Fatal(err)

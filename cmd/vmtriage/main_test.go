@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vmtriage/vmtriage/rules/report"
@@ -153,36 +152,10 @@ func runCLICases(t *testing.T, tests []cliCase) {
 	}
 }
 
-var (
-	seedOnce sync.Once
-	seedDir  string
-	seedErr  error
-)
-
-// seedCores generates the seed cores once for the tests that only read
-// them.
-func seedCores(t *testing.T) string {
-	t.Helper()
-	seedOnce.Do(func() {
-		var src string
-		if seedDir, seedErr = os.MkdirTemp("", "vmtriage-cmd-seed-"); seedErr != nil {
-			return
-		}
-		if src, seedErr = seedgen.SourceDir(); seedErr != nil {
-			return
-		}
-		seedErr = seedgen.Generate(seedDir, filepath.Join(src, seedgen.VmlinuxName))
-	})
-	if seedErr != nil {
-		t.Fatalf("generating the seed cores: %v", seedErr)
-	}
-	return seedDir
-}
-
 // TestTruncatedDump: an interrupted copy is analysed as far as its pages
 // allow, with a warning that says where it is cut; never a panic.
 func TestTruncatedDump(t *testing.T) {
-	seed := seedCores(t)
+	seed := seedgen.Cores(t)
 	dir := t.TempDir()
 	vmlinux := filepath.Join(seed, seedgen.VmlinuxName)
 	for _, name := range []string{"rhel4-20080616.elf", "rhel4-20080616.kdump"} {
@@ -215,7 +188,7 @@ func TestTruncatedDump(t *testing.T) {
 
 // TestCrashViews: ps and bt print what crash printed in the seed report.
 func TestCrashViews(t *testing.T) {
-	dir := seedCores(t)
+	dir := seedgen.Cores(t)
 	vm := filepath.Join(dir, seedgen.VmlinuxName)
 	dump := filepath.Join(dir, "rhel4-20080616.kdump")
 	tests := []struct {
@@ -248,8 +221,6 @@ func TestCrashViews(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if seedDir != "" {
-		os.RemoveAll(seedDir)
-	}
+	seedgen.RemoveCached()
 	os.Exit(code)
 }
