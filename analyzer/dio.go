@@ -37,7 +37,7 @@ func (k *Kernel) FindDIO(t Task) (DIO, bool, error) {
 	}
 	tried := map[uint64]bool{}
 	for i, w := range words {
-		if w < 0xffff800000000000 && (w < 0x10000000000 || w >= 0x10000000000+(1<<46)) {
+		if !k.Layout.IsKernelAddr(w) {
 			continue
 		}
 		// pointers into the stack itself or into the task (whose self

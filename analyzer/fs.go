@@ -5,132 +5,24 @@ import (
 	"strings"
 )
 
-// Mount is a mounted file system.
-type Mount struct {
-	VFSMount   uint64
-	SuperBlock uint64
-	Device     string
-	Path       string
-	FSType     string
+// FileFeatures say how open files are read.
+type FileFeatures struct {
+	// Dentry and VFSMount locate a file's path: "f_path.dentry" and
+	// "f_path.mnt" (2.6.20+, 0f7fc9e4d03987 "[PATCH] VFS: change struct
+	// file to use struct path") or "f_dentry" and "f_vfsmnt".
+	Dentry, VFSMount string
+	// FDTable is true when files_struct points at a struct fdtable
+	// (2.6.14+, badf16621c1f "[PATCH] files: break up files struct").
+	FDTable bool
 }
 
-// Mounts lists the mounts of init's mount namespace: init_task.namespace
-// (2.6) or init_task.nsproxy->mnt_ns (2.6.24+), whose list links
-// struct vfsmount (2.6) or struct mount (3.3+) by mnt_list.
-func (k *Kernel) Mounts() ([]Mount, error) {
-	initTask, err := k.Addr("init_task")
-	if err != nil {
-		return nil, err
-	}
-	it, err := k.Object("struct task_struct", initTask)
-	if err != nil {
-		return nil, err
-	}
-	var ns Object
-	if it.Has("namespace") {
-		ns, err = it.Deref("namespace", "struct namespace")
-	} else {
-		var nsp Object
-		if nsp, err = it.Deref("nsproxy", "struct nsproxy"); err == nil {
-			ns, err = nsp.Deref("mnt_ns", "struct mnt_namespace")
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("init_task's mount namespace: %w", err)
-	}
-	head, err := ns.FieldAddr("list")
-	if err != nil {
-		return nil, err
-	}
-	mountType := k.mountType()
-	var mounts []Mount
-	err = k.ListEach(head, func(node uint64) error {
-		va, err := k.containerOf(node, mountType, "mnt_list")
-		if err != nil {
-			return err
-		}
-		m, err := k.mountAt(va)
-		if err != nil {
-			return err
-		}
-		mnt := Mount{VFSMount: va, SuperBlock: m.sb}
-		if m.devname != 0 {
-			mnt.Device, _ = k.CString(m.devname, 256)
-		}
-		mnt.Path, err = k.dentryPath(m.root, va)
-		if err != nil {
-			k.warnf("mount 0x%x: %v", va, err)
-		}
-		mnt.FSType = k.fsType(mnt.SuperBlock)
-		mounts = append(mounts, mnt)
-		return nil
-	})
-	if err != nil {
-		k.warnf("mount list: %v (mounts after that point are missing)", err)
-	}
-	return mounts, nil
-}
-
-// mountType is "struct mount" on kernels that split it from struct
-// vfsmount (3.3+), else "struct vfsmount".
-func (k *Kernel) mountType() string {
-	if _, err := k.Types.Lookup("struct mount"); err == nil {
-		return "struct mount"
-	}
-	return "struct vfsmount"
-}
-
-// mountInfo is what a path walk needs of a mount.
-type mountInfo struct {
-	root, parent, mountpoint, sb, devname uint64
-}
-
-// mountAt reads a mount (struct mount or struct vfsmount, see mountType).
-func (k *Kernel) mountAt(addr uint64) (mountInfo, error) {
-	typ := k.mountType()
-	o, err := k.Object(typ, addr)
-	if err != nil {
-		return mountInfo{}, err
-	}
-	var m mountInfo
-	prefix := ""
-	if typ == "struct mount" {
-		prefix = "mnt."
-	}
-	if m.root, err = o.Uint(prefix + "mnt_root"); err != nil {
-		return m, err
-	}
-	m.sb, _ = o.Uint(prefix + "mnt_sb")
-	m.parent, _ = o.Uint("mnt_parent")
-	m.mountpoint, _ = o.Uint("mnt_mountpoint")
-	m.devname, _ = o.Uint("mnt_devname")
-	return m, nil
-}
-
-// mountOfVFS turns a struct vfsmount pointer (as in file->f_path.mnt) into
-// the address mountAt takes.
-func (k *Kernel) mountOfVFS(vfsmnt uint64) (uint64, error) {
-	if k.mountType() == "struct mount" {
-		return k.containerOf(vfsmnt, "struct mount", "mnt")
-	}
-	return vfsmnt, nil
-}
-
-func (k *Kernel) fsType(sbAddr uint64) string {
-	sb, err := k.Object("struct super_block", sbAddr)
-	if err != nil {
-		return ""
-	}
-	ft, err := sb.Deref("s_type", "struct file_system_type")
-	if err != nil {
-		return ""
-	}
-	p, err := ft.Uint("name")
-	if err != nil {
-		return ""
-	}
-	s, _ := k.CString(p, 64)
-	return s
+func (k *Kernel) probeFiles(f *Features) {
+	ff := &f.Files
+	ff.Dentry = k.firstMember("struct file", "f_path.dentry", "f_dentry")
+	ff.VFSMount = k.firstMember("struct file", "f_path.mnt", "f_vfsmnt")
+	ff.FDTable = k.hasMember("struct files_struct", "fdt")
+	f.set("file.path", "%s", orNone(ff.Dentry))
+	f.set("file.fdtable", "%t", ff.FDTable)
 }
 
 // maxPathDepth bounds a dentry walk.
@@ -221,7 +113,7 @@ func (k *Kernel) Files(t Task) ([]OpenFile, error) {
 		return nil, err
 	}
 	table := fs
-	if fs.Has("fdt") {
+	if k.Features.Files.FDTable {
 		if table, err = fs.Deref("fdt", "struct fdtable"); err != nil {
 			return nil, err
 		}
@@ -263,11 +155,15 @@ func (k *Kernel) File(addr uint64) (OpenFile, error) {
 	if err != nil {
 		return of, err
 	}
-	dentry, err := f.First("f_dentry", "f_path.dentry")
+	ff := k.Features.Files
+	if ff.Dentry == "" || ff.VFSMount == "" {
+		return of, fmt.Errorf("struct file has neither f_path nor f_dentry/f_vfsmnt")
+	}
+	dentry, err := f.Uint(ff.Dentry)
 	if err != nil {
 		return of, err
 	}
-	mnt, err := f.First("f_vfsmnt", "f_path.mnt")
+	mnt, err := f.Uint(ff.VFSMount)
 	if err != nil {
 		return of, err
 	}
@@ -277,42 +173,4 @@ func (k *Kernel) File(addr uint64) (OpenFile, error) {
 	}
 	of.Path, err = k.DentryPath(dentry, mnt)
 	return of, err
-}
-
-// WaitQueue lists the tasks queued on a wait_queue_head_t.
-func (k *Kernel) WaitQueue(head uint64) ([]uint64, error) {
-	hd, err := k.Object("wait_queue_head_t", head)
-	if err != nil {
-		return nil, err
-	}
-	listField := "task_list"
-	if !hd.Has(listField) {
-		listField = "head"
-	}
-	lh, err := hd.FieldAddr(listField)
-	if err != nil {
-		return nil, err
-	}
-	entryType, entryList, taskField := "wait_queue_t", "task_list", "task"
-	if _, err := k.Types.Lookup(entryType); err != nil {
-		entryType, entryList, taskField = "struct wait_queue_entry", "entry", "private"
-	}
-	var tasks []uint64
-	err = k.ListEach(lh, func(node uint64) error {
-		e, err := k.containerOf(node, entryType, entryList)
-		if err != nil {
-			return err
-		}
-		w, err := k.Object(entryType, e)
-		if err != nil {
-			return err
-		}
-		t, err := w.Uint(taskField)
-		if err != nil {
-			return err
-		}
-		tasks = append(tasks, t)
-		return nil
-	})
-	return tasks, err
 }

@@ -22,8 +22,35 @@ type Journal struct {
 	WaitLocked  []uint64 // tasks on j_wait_transaction_locked
 }
 
-// fsInfoTypes maps a file system type to its private super-block info.
-var fsInfoTypes = map[string]string{"ext3": "struct ext3_sb_info", "ext4": "struct ext4_sb_info"}
+// JournalFeatures say which journalling file systems the kernel has.
+type JournalFeatures struct {
+	// SBInfo maps a file system type to its private super-block info.
+	// ext3 file systems are mounted by the ext4 driver since 4.3
+	// (c290ea01abb7 "fs: Remove ext3 filesystem driver"), their s_fs_info
+	// then being a struct ext4_sb_info.
+	SBInfo map[string]string
+	// Layer is "jbd2" (2.6.19+, ext4's journal; ext3's too since 4.3) or
+	// "jbd" (ext3 until 4.2); both name their journal journal_t.
+	Layer string
+}
+
+func (k *Kernel) probeJournals(f *Features) {
+	j := &f.Journal
+	j.SBInfo = map[string]string{"ext4": "struct ext4_sb_info", "ext3": "struct ext4_sb_info"}
+	// ext3's own driver (a module on 2.6 distribution kernels: its
+	// symbols come from the dump)
+	if _, err := k.Types.kernel.Lookup("struct ext3_sb_info"); err == nil || k.hasSymbol("ext3_fill_super") {
+		j.SBInfo["ext3"] = "struct ext3_sb_info"
+	}
+	switch {
+	case k.hasSymbol("jbd2_journal_start"):
+		j.Layer = "jbd2"
+	case k.hasSymbol("journal_start"):
+		j.Layer = "jbd"
+	}
+	f.set("journal.ext3", "%s", j.SBInfo["ext3"])
+	f.set("journal.layer", "%s", orNone(j.Layer))
+}
 
 // Journals lists the journals of mounted ext3/ext4 file systems: super
 // blocks -> s_fs_info -> s_journal, with their device and mount point.
@@ -49,7 +76,7 @@ func (k *Kernel) Journals() ([]Journal, error) {
 			return err
 		}
 		fsType := k.fsType(sbAddr)
-		infoType, ok := fsInfoTypes[fsType]
+		infoType, ok := k.Features.Journal.SBInfo[fsType]
 		if !ok {
 			return nil
 		}

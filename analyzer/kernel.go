@@ -10,8 +10,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vmtriage/vmtriage/symbols"
 	"github.com/vmtriage/vmtriage/vmcore"
@@ -22,14 +22,18 @@ import (
 type Kernel struct {
 	Dump  *vmcore.Dump
 	Mem   *addrspace.Space
-	Syms  *symbols.Image
+	Syms  *symbols.View // the vmlinux as this dump sees it: KASLR slide and module symbols
 	Types *TypeSet
 
-	warnings []string
-	modules  []Module
+	// Layout is the dump's memory map and how it was found.
+	Layout addrspace.Detected
+	// Features are the kernel-line differences detected once at open.
+	Features Features
 
-	physBase    uint64 // found with the KASLR slide when the dump has no VMCOREINFO
-	hasPhysBase bool
+	mu       sync.Mutex // guards warnings and warned
+	warnings []string
+	warned   map[string]bool
+	modules  []Module
 
 	ignoreVMCOREINFO bool
 }
@@ -90,19 +94,23 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Kernel{Dump: d, Syms: im, Types: newTypeSet(types), ignoreVMCOREINFO: opt.IgnoreVMCOREINFO}
+	k := &Kernel{Dump: d, Types: newTypeSet(types), ignoreVMCOREINFO: opt.IgnoreVMCOREINFO}
 	k.warnings = append(k.warnings, d.Warnings()...)
-	layout, err := k.layout()
+	det, err := addrspace.DetectX86_64(d, linkSymbols{im}, addrspace.DetectOptions{IgnoreVMCOREINFO: opt.IgnoreVMCOREINFO})
 	if err != nil {
 		return nil, err
 	}
-	k.Mem = addrspace.New(d, layout)
+	k.Layout = det
+	k.warnings = append(k.warnings, det.Warnings...)
+	k.Syms = im.View(det.Slide)
+	k.Mem = addrspace.New(d, det.Layout)
 	if err := k.checkBuildID(); err != nil {
 		return nil, err
 	}
 	if err := k.checkBanner(); err != nil {
 		return nil, err
 	}
+	k.probeModules(&k.Features)
 	k.loadModules()
 	dirs := append([]string(nil), opt.DebugDirs...)
 	if rel, ok := k.vmcoreinfo("OSRELEASE"); ok {
@@ -113,186 +121,48 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 		names = append(names, m.Name)
 	}
 	k.Types.AddModuleDebugDirs(dirs, names)
+	k.detectFeatures(&k.Features)
 	return k, nil
 }
+
+// linkSymbols gives layout detection the vmlinux's link-time addresses.
+type linkSymbols struct{ im *symbols.Image }
+
+func (l linkSymbols) LinkAddr(name string) (uint64, bool) {
+	s, ok := l.im.Symbol(name)
+	return s.Addr, ok
+}
+
+func (l linkSymbols) ReadData(name string) ([]byte, error) { return l.im.ReadData(name) }
 
 // Close releases the dump.
 func (k *Kernel) Close() error { return k.Dump.Close() }
 
 // Warnings are problems met while reading that did not stop the analysis.
-func (k *Kernel) Warnings() []string { return k.warnings }
+func (k *Kernel) Warnings() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.warnings...)
+}
 
 func (k *Kernel) warnf(format string, args ...any) {
+	k.mu.Lock()
 	k.warnings = append(k.warnings, fmt.Sprintf(format, args...))
+	k.mu.Unlock()
 }
 
-// layout works out the x86_64 memory map: RHEL 4's fixed one when the
-// kernel has init_level4_pgt, else the current one with KASLR (the slide
-// from VMCOREINFO), phys_base, 4- or 5-level page tables and the direct
-// map's base read from page_offset_base.
-func (k *Kernel) layout() (addrspace.Layout, error) {
-	l := addrspace.RHEL4()
-	if pb, ok := k.Dump.PhysBase(); ok {
-		l.PhysBase = pb
+// warnOncef records a warning once per key (a task, an address).
+func (k *Kernel) warnOncef(key, format string, args ...any) {
+	k.mu.Lock()
+	if k.warned == nil {
+		k.warned = map[string]bool{}
 	}
-	if s, ok := k.Syms.Symbol("init_level4_pgt"); ok {
-		l.TopPGT = s.Addr - l.KernelMap + l.PhysBase
-		return l, nil
+	seen := k.warned[key]
+	k.warned[key] = true
+	k.mu.Unlock()
+	if !seen {
+		k.warnf(format, args...)
 	}
-	if err := k.applySlide(); err != nil {
-		return l, err
-	}
-	if k.hasPhysBase {
-		l.PhysBase = k.physBase
-	}
-	if v, ok := k.vmcoreinfo("NUMBER(phys_base)"); ok {
-		pb, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return l, fmt.Errorf("%s: VMCOREINFO NUMBER(phys_base)=%q: %w", k.Dump.Path(), v, err)
-		}
-		l.PhysBase = uint64(pb)
-	}
-	l.KernelMapSize = 1 << 30 // KERNEL_IMAGE_SIZE with KASLR
-	l.DirectMapSize = 1 << 46
-	if v, ok := k.vmcoreinfo("NUMBER(pgtable_l5_enabled)"); ok && v == "1" {
-		l.Levels, l.DirectMapSize = 5, 1<<52
-	}
-	top, err := k.Addr("init_top_pgt")
-	if err != nil {
-		return l, fmt.Errorf("%s: no init_top_pgt: %w", k.Syms.Path(), err)
-	}
-	l.TopPGT = top - l.KernelMap + l.PhysBase
-	// the direct map's base is a variable of the kernel image
-	l.PageOffset = 0xffff888000000000
-	if a, err := k.Addr("page_offset_base"); err == nil {
-		tmp := addrspace.New(k.Dump, l)
-		if v, err := tmp.U64(a); err == nil && v >= 0xff00000000000000 {
-			l.PageOffset = v
-		} else if err != nil {
-			k.warnf("reading page_offset_base: %v (assuming 0x%x)", err, l.PageOffset)
-		}
-	}
-	return l, nil
-}
-
-// applySlide sets the KASLR offset of the kernel image: VMCOREINFO's
-// KERNELOFFSET, else the difference between a VMCOREINFO symbol and the
-// vmlinux's.
-func (k *Kernel) applySlide() error {
-	if v, ok := k.vmcoreinfo("KERNELOFFSET"); ok {
-		off, err := strconv.ParseUint(strings.TrimPrefix(v, "0x"), 16, 64)
-		if err != nil {
-			return fmt.Errorf("%s: VMCOREINFO KERNELOFFSET=%q: %w", k.Dump.Path(), v, err)
-		}
-		k.Syms.SetSlide(off)
-		return nil
-	}
-	for _, name := range []string{"init_uts_ns", "swapper_pg_dir", "_stext"} {
-		v, ok := k.vmcoreinfo("SYMBOL(" + name + ")")
-		if !ok {
-			continue
-		}
-		run, err := strconv.ParseUint(v, 16, 64)
-		if err != nil {
-			continue
-		}
-		if s, ok := k.Syms.Symbol(name); ok {
-			k.Syms.SetSlide(run - (s.Addr - k.Syms.Slide()))
-			return nil
-		}
-	}
-	if k.ignoreVMCOREINFO || k.Dump.VMCoreInfo() == "" {
-		return k.slideFromCR3()
-	}
-	return nil
-}
-
-// slideFromCR3 finds the KASLR offset of a dump without VMCOREINFO (as
-// crash's --kaslr auto does): walk the page tables a CPU's CR3 (from QEMU's
-// notes) points to and try every 2 MiB-aligned slide of the kernel image
-// until linux_banner reads as the vmlinux's. It also sets the phys_base
-// that layout then uses.
-func (k *Kernel) slideFromCR3() error {
-	want, err := k.Syms.ReadData("linux_banner")
-	if err != nil {
-		return fmt.Errorf("%s has no VMCOREINFO and the vmlinux's linux_banner cannot be read to find KASLR: %w", k.Dump.Path(), err)
-	}
-	want = cstr(want)
-	banner, _ := k.Addr("linux_banner")
-	var roots []uint64
-	for _, c := range k.Dump.QEMUCPUs() {
-		if cr3 := c.CR[3] &^ 0x1fff; cr3 != 0 { // PCID bits and the PTI user-half bit
-			roots = append(roots, cr3)
-		}
-	}
-	if len(roots) == 0 {
-		return k.slideFromPhysScan(want)
-	}
-	const step, maxSlide = 2 << 20, 1 << 30
-	got := make([]byte, len(want))
-	for _, root := range roots[:1] {
-		l := addrspace.RHEL4()
-		l.PageOffset, l.DirectMapSize, l.KernelMapSize = 0, 0, 0 // page-table walk only
-		l.TopPGT = root
-		space := addrspace.New(k.Dump, l)
-		for slide := uint64(0); slide < maxSlide; slide += step {
-			if err := space.Read(banner+slide, got); err != nil {
-				continue
-			}
-			if string(got) == string(want) {
-				k.Syms.SetSlide(slide)
-				pa, _ := space.Translate(banner + slide)
-				k.physBase = pa - (banner + slide - 0xffffffff80000000)
-				k.hasPhysBase = true
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("%s has no VMCOREINFO, and linux_banner of %s was not found at any KASLR offset through CR3: the vmlinux does not match the dump", k.Dump.Path(), k.Syms.Path())
-}
-
-// slideFromPhysScan finds KASLR for a dump with neither VMCOREINFO nor CPU
-// page table roots (QEMU's kdump-zlib of a guest without fw_cfg): the
-// kernel image is physically contiguous and 2 MiB aligned, so linux_banner
-// sits at base + (linux_banner - _text) for some base; there, the image's
-// own init_top_pgt gives the page tables, and the virtual slide is the one
-// that maps the banner's virtual address onto the banner found.
-func (k *Kernel) slideFromPhysScan(want []byte) error {
-	text, ok1 := k.Syms.Symbol("_text")
-	banner, ok2 := k.Syms.Symbol("linux_banner")
-	top, ok3 := k.Syms.Symbol("init_top_pgt")
-	if !ok1 || !ok2 || !ok3 {
-		k.warnf("%s has no VMCOREINFO and no CPU page table root: assuming the kernel is not relocated (KASLR off)", k.Dump.Path())
-		return nil
-	}
-	var end uint64
-	for _, s := range k.Dump.Segments() {
-		if e := s.Paddr + s.MemSize; e > end && e < 1<<46 {
-			end = e
-		}
-	}
-	const align, maxSlide = 2 << 20, 1 << 30
-	got := make([]byte, len(want))
-	for base := uint64(0); base+banner.Addr-text.Addr < end; base += align {
-		pa := base + banner.Addr - text.Addr
-		if k.Dump.ReadPhys(pa, got) != nil || string(got) != string(want) {
-			continue
-		}
-		l := addrspace.RHEL4()
-		l.PageOffset, l.DirectMapSize, l.KernelMapSize = 0, 0, 0
-		l.TopPGT = base + top.Addr - text.Addr
-		space := addrspace.New(k.Dump, l)
-		for slide := uint64(0); slide < maxSlide; slide += align {
-			if p, err := space.Translate(banner.Addr + slide); err == nil && p == pa {
-				k.Syms.SetSlide(slide)
-				k.physBase = base - (text.Addr + slide - 0xffffffff80000000)
-				k.hasPhysBase = true
-				k.warnf("%s has no VMCOREINFO nor CPU registers: KASLR offset 0x%x found by scanning physical memory for linux_banner", k.Dump.Path(), slide)
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("%s has no VMCOREINFO, and linux_banner of %s was found nowhere in physical memory: the vmlinux does not match the dump", k.Dump.Path(), k.Syms.Path())
 }
 
 // checkBuildID compares VMCOREINFO's BUILD-ID with the vmlinux's.
@@ -380,6 +250,18 @@ func (k *Kernel) Object(typeName string, addr uint64) (Object, error) {
 	data := make([]byte, t.Size)
 	if err := k.Mem.Read(addr, data); err != nil {
 		return Object{}, fmt.Errorf("reading %s at 0x%x: %w", typeName, addr, err)
+	}
+	return Object{k: k, Type: t, Addr: addr, data: data}, nil
+}
+
+// objectOfType reads an object of a type already looked up.
+func (k *Kernel) objectOfType(t *symbols.Type, addr uint64) (Object, error) {
+	if addr == 0 {
+		return Object{}, fmt.Errorf("%s at NULL", t)
+	}
+	data := make([]byte, t.Size)
+	if err := k.Mem.Read(addr, data); err != nil {
+		return Object{}, fmt.Errorf("reading %s at 0x%x: %w", t, addr, err)
 	}
 	return Object{k: k, Type: t, Addr: addr, data: data}, nil
 }

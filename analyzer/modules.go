@@ -16,6 +16,65 @@ type Module struct {
 	Symbols  int
 }
 
+// ModuleFeatures say how struct module describes its memory and symbols.
+type ModuleFeatures struct {
+	// Memory is "mem" (6.4+, ac3b43283923 "module: replace module_layout
+	// with module_memory": mem[MOD_TEXT]), "core_layout" (4.5+,
+	// 7523e4dc5057) or "module_core" (2.6).
+	Memory string
+	// Kallsyms is true when the symbols live in struct mod_kallsyms
+	// (4.6+, 8244062ef1e5), not in struct module itself.
+	Kallsyms bool
+}
+
+func (k *Kernel) probeModules(f *Features) {
+	m := &f.Modules
+	const mt = "struct module"
+	switch {
+	case k.hasMember(mt, "mem"):
+		m.Memory = "mem"
+	case k.hasMember(mt, "core_layout"):
+		m.Memory = "core_layout"
+	case k.hasMember(mt, "module_core"):
+		m.Memory = "module_core"
+	}
+	m.Kallsyms = k.hasMember(mt, "kallsyms")
+	f.set("module.memory", "%s", orNone(m.Memory))
+	f.set("module.kallsyms", "%t", m.Kallsyms)
+}
+
+// moduleCore reads where a module's core text is.
+func (k *Kernel) moduleCore(m Object) (base, size uint64, err error) {
+	switch k.Features.Modules.Memory {
+	case "mem":
+		mem, err := m.Type.Field("mem")
+		if err != nil {
+			return 0, 0, err
+		}
+		// mem[MOD_TEXT], MOD_TEXT = 0
+		arr := mem.Type.Resolve()
+		if arr.Elem == nil {
+			return 0, 0, fmt.Errorf("struct module.mem is not an array")
+		}
+		o, err := k.objectOfType(arr.Elem.Resolve(), m.Addr+mem.Offset)
+		if err != nil {
+			return 0, 0, err
+		}
+		base, _ = o.Uint("base")
+		size, _ = o.Uint("size")
+		return base, size, nil
+	case "core_layout":
+		base, _ = m.Uint("core_layout.base")
+		size, _ = m.Uint("core_layout.size")
+		return base, size, nil
+	case "module_core":
+		base, _ = m.Uint("module_core")
+		size, _ = m.Uint("core_size")
+		return base, size, nil
+	}
+	return 0, 0, fmt.Errorf("struct module has none of mem, core_layout, module_core")
+}
+
 // Modules lists the loaded modules.
 func (k *Kernel) Modules() []Module { return k.modules }
 
@@ -41,14 +100,15 @@ func (k *Kernel) loadModules() {
 		}
 		name, _ := m.Chars("name")
 		mod := Module{Name: name, Addr: addr}
-		mod.Core, _ = m.First("module_core", "core_layout.base", "mem.base")
-		mod.CoreSize, _ = m.First("core_size", "core_layout.size", "mem.size")
+		if mod.Core, mod.CoreSize, err = k.moduleCore(m); err != nil {
+			k.warnf("module %s at 0x%x: %v", name, addr, err)
+		}
 		syms, err := k.moduleSymbols(m, name)
 		if err != nil {
 			k.warnf("module %s at 0x%x: %v", name, addr, err)
 		}
 		mod.Symbols = len(syms)
-		k.Syms.AddSymbols(syms)
+		k.Syms.AddModuleSymbols(syms)
 		k.modules = append(k.modules, mod)
 		return nil
 	})
@@ -58,7 +118,7 @@ func (k *Kernel) loadModules() {
 }
 
 func (k *Kernel) moduleSymbols(m Object, name string) ([]symbols.Symbol, error) {
-	if m.Has("kallsyms") { // 4.5+: the symbols live in struct mod_kallsyms
+	if k.Features.Modules.Kallsyms {
 		ks, err := m.Deref("kallsyms", "struct mod_kallsyms")
 		if err != nil {
 			return nil, err

@@ -1,9 +1,172 @@
 package analyzer
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 )
+
+// PrintkFeatures say which of the kernel's log buffers this kernel has.
+type PrintkFeatures struct {
+	// Buffer is "prb" (5.10+, 896fbe20b4e2 "printk: use the lockless
+	// ringbuffer"), "printk_log" (3.5+, 7ff9554bb578 "printk: convert
+	// byte-buffer to variable-length record buffer"; struct log until
+	// 3.11's 62e32ac3505a) or "log_buf" (2.6: a plain character ring).
+	Buffer string
+	// RecordType is the 3.5+ record header type.
+	RecordType string
+}
+
+func (k *Kernel) probePrintk(f *Features) {
+	p := &f.Printk
+	switch {
+	case k.hasSymbol("prb") && k.hasType("struct printk_ringbuffer"):
+		p.Buffer = "prb"
+	case k.hasSymbol("log_first_idx"):
+		p.Buffer = "printk_log"
+		p.RecordType = k.firstType("struct printk_log", "struct log")
+	case k.hasSymbol("log_buf") && k.hasSymbol("log_end"):
+		p.Buffer = "log_buf"
+	}
+	f.set("printk.buffer", "%s", orNone(p.Buffer))
+}
+
+// Log reads the kernel's message buffer (see PrintkFeatures).
+func (k *Kernel) Log() (string, error) {
+	switch k.Features.Printk.Buffer {
+	case "prb":
+		return k.prbLog()
+	case "printk_log":
+		return k.recordLog()
+	case "log_buf":
+		return k.charLog()
+	}
+	return "", fmt.Errorf("no kernel log buffer recognised in %s (prb, log_first_idx or log_end)", k.Syms.Path())
+}
+
+// maxLogBuf bounds the log buffer read.
+const maxLogBuf = 64 << 20
+
+// logBuf reads log_buf's address and log_buf_len.
+func (k *Kernel) logBuf() (buf, size uint64, err error) {
+	bufP, err := k.Addr("log_buf")
+	if err != nil {
+		return 0, 0, err
+	}
+	if buf, err = k.U64(bufP); err != nil {
+		return 0, 0, err
+	}
+	lenA, err := k.Addr("log_buf_len")
+	if err != nil {
+		return 0, 0, err
+	}
+	var lb [4]byte
+	if err := k.Mem.Read(lenA, lb[:]); err != nil {
+		return 0, 0, err
+	}
+	size = uint64(binary.LittleEndian.Uint32(lb[:]))
+	if size == 0 || size > maxLogBuf {
+		return 0, 0, fmt.Errorf("log_buf_len %d is implausible", size)
+	}
+	return buf, size, nil
+}
+
+// charLog reads 2.6's character ring: log_buf, log_buf_len, log_end.
+func (k *Kernel) charLog() (string, error) {
+	buf, size, err := k.logBuf()
+	if err != nil {
+		return "", err
+	}
+	endA, err := k.Addr("log_end")
+	if err != nil {
+		return "", err
+	}
+	end, err := k.U64(endA)
+	if err != nil {
+		return "", err
+	}
+	n := size
+	if end < size {
+		n = end // the ring has not wrapped: read only what was written
+	}
+	data := make([]byte, n)
+	if err := k.Mem.Read(buf, data); err != nil {
+		return "", err
+	}
+	var text []byte
+	if end <= size {
+		text = data[:end]
+	} else {
+		start := end % size
+		text = append(append(text, data[start:]...), data[:start]...)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(text), "\n") {
+		lines = append(lines, levelPrefix.ReplaceAllString(l, ""))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// recordLog reads the 3.5-5.9 record log: struct printk_log headers in
+// log_buf from log_first_idx to log_next_idx, each followed by its text;
+// a header with len 0 means the records go on at the start of the buffer.
+func (k *Kernel) recordLog() (string, error) {
+	buf, size, err := k.logBuf()
+	if err != nil {
+		return "", err
+	}
+	hdr, err := k.Types.Lookup(k.Features.Printk.RecordType)
+	if err != nil {
+		return "", err
+	}
+	lenOff, err1 := hdr.Offset("len")
+	textLenOff, err2 := hdr.Offset("text_len")
+	if err := errors.Join(err1, err2); err != nil {
+		return "", err
+	}
+	idx := func(name string) (uint64, error) {
+		a, err := k.Addr(name)
+		if err != nil {
+			return 0, err
+		}
+		var b [4]byte
+		if err := k.Mem.Read(a, b[:]); err != nil {
+			return 0, err
+		}
+		return uint64(binary.LittleEndian.Uint32(b[:])), nil
+	}
+	first, err := idx("log_first_idx")
+	if err != nil {
+		return "", err
+	}
+	next, err := idx("log_next_idx")
+	if err != nil {
+		return "", err
+	}
+	data := make([]byte, size)
+	if err := k.Mem.Read(buf, data); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for i, n := first, 0; i != next && n < maxLogRecords; n++ {
+		if i+hdr.Size > size {
+			return b.String(), fmt.Errorf("printk record at log_buf+%d runs past log_buf_len %d", i, size)
+		}
+		recLen := uint64(binary.LittleEndian.Uint16(data[i+lenOff:]))
+		if recLen == 0 { // wrap marker
+			i = 0
+			continue
+		}
+		textLen := uint64(binary.LittleEndian.Uint16(data[i+textLenOff:]))
+		if i+hdr.Size+textLen <= size {
+			b.Write(data[i+hdr.Size : i+hdr.Size+textLen])
+			b.WriteByte('\n')
+		}
+		i += recLen
+	}
+	return b.String(), nil
+}
 
 // maxLogRecords bounds a printk ring buffer walk.
 const maxLogRecords = 1 << 20

@@ -11,6 +11,42 @@ import (
 // caches.
 var ErrNoSlabWalk = errors.New("the slab allocator of this kernel cannot be walked for allocated objects")
 
+// SlabFeatures say which allocator the kernel was built with.
+type SlabFeatures struct {
+	// Allocator is "SLUB" (kmem_cache.cpu_slab; the default since
+	// 2.6.23 and the only one since 6.8, 16a1d968358a), "SLAB"
+	// (kmem_cache.array, cpu_cache from 3.18) or "SLOB".
+	Allocator string
+	// Chain is the list of caches: "slab_caches" (3.6+, 18004c5d4084)
+	// or "cache_chain" (2.6).
+	Chain string
+	// Page is what describes a slab page: "struct slab" (5.17+,
+	// d122019bf061 "mm: Split slab into its own type") or "struct page"
+	// (SLUB before 5.17; 2.6's SLAB has its own struct slab descriptor).
+	Page string
+}
+
+func (k *Kernel) probeSlab(f *Features) {
+	s := &f.Slab
+	kc := k.firstType("struct kmem_cache", "kmem_cache_t")
+	switch {
+	case kc != "" && k.hasMember(kc, "cpu_slab"):
+		s.Allocator = "SLUB"
+	case kc != "" && (k.hasMember(kc, "array") || k.hasMember(kc, "cpu_cache")):
+		s.Allocator = "SLAB"
+	case k.hasSymbol("slob_alloc"):
+		s.Allocator = "SLOB"
+	}
+	s.Chain = k.firstSymbol("slab_caches", "cache_chain")
+	s.Page = "struct page"
+	if k.hasMember("struct slab", "slab_cache") {
+		s.Page = "struct slab"
+	}
+	f.set("slab.allocator", "%s", orNone(s.Allocator))
+	f.set("slab.chain", "%s", orNone(s.Chain))
+	f.set("slab.page", "%s", s.Page)
+}
+
 // SlabCache is a cache's allocated objects, as the SLAB allocator (2.6)
 // tracks them.
 type SlabCache struct {
@@ -30,6 +66,9 @@ const maxSlabObjects = 1 << 22
 // slab that is neither on the slab's bufctl free chain nor in a CPU's
 // array cache (freed objects parked there are free, whatever they hold).
 func (k *Kernel) SlabCaches(names ...string) ([]SlabCache, error) {
+	if k.Features.Slab.Allocator != "SLAB" || k.Features.Slab.Chain != "cache_chain" {
+		return nil, ErrNoSlabWalk
+	}
 	chain, err := k.Addr("cache_chain")
 	if err != nil {
 		return nil, ErrNoSlabWalk

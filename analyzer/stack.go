@@ -24,6 +24,77 @@ func (f Frame) String() string {
 	return s
 }
 
+// StackFeatures say where a task's kernel stack is and how big it is.
+type StackFeatures struct {
+	// Member is "stack" (2.6.22+, f7e4217b007d: task_struct.stack) or
+	// "thread_info" (2.6.9: the stack is the thread_info's union).
+	Member string
+	// Size is THREAD_SIZE: the size of union thread_union when the
+	// kernel's DWARF has it, else of init_stack / init_thread_union
+	// (16 KiB on x86_64 since 3.15, 6538b8ea886e; 32 KiB with KASAN;
+	// 8 KiB on 2.6).
+	Size     uint64
+	SizeFrom string
+	// Vmapped is CONFIG_VMAP_STACK (4.9+, ba14a194a434): stacks live in
+	// the vmalloc area (task_struct.stack_vm_area) and are translated
+	// through the page tables, not the direct map.
+	Vmapped bool
+	// SavedSP is the saved kernel stack pointer: "thread.sp" (2.6.25+,
+	// faca62273b60 x86 unification) or "thread.rsp" (2.6.9).
+	SavedSP string
+}
+
+func (k *Kernel) probeStacks(f *Features) {
+	s := &f.Stacks
+	const ts = "struct task_struct"
+	s.Member = k.firstMember(ts, "stack", "thread_info")
+	s.SavedSP = k.firstMember(ts, "thread.sp", "thread.rsp")
+	s.Vmapped = k.hasMember(ts, "stack_vm_area")
+	switch {
+	case k.typeSize("union thread_union") >= 4096:
+		s.Size, s.SizeFrom = k.typeSize("union thread_union"), "union thread_union"
+	default:
+		for _, name := range []string{"init_stack", "init_thread_union"} {
+			if sym, ok := k.Syms.Symbol(name); ok && sym.Size >= 4096 && sym.Size&(sym.Size-1) == 0 {
+				s.Size, s.SizeFrom = sym.Size, name
+				break
+			}
+		}
+	}
+	if s.Size == 0 {
+		// x86_64: 16 KiB once task_struct points at its stack, 8 KiB before
+		s.Size, s.SizeFrom = 8192, "2.6 default"
+		if s.Member == "stack" {
+			s.Size, s.SizeFrom = 16384, "x86_64 default"
+		}
+		k.warnf("THREAD_SIZE not in the vmlinux (no union thread_union, init_stack or init_thread_union): assuming %d", s.Size)
+	}
+	f.set("stack.member", "%s", orNone(s.Member))
+	f.set("stack.thread_size", "%d (%s)", s.Size, s.SizeFrom)
+	f.set("stack.vmapped", "%t", s.Vmapped)
+	f.set("stack.saved_sp", "%s", orNone(s.SavedSP))
+}
+
+func (k *Kernel) typeSize(name string) uint64 {
+	t, err := k.Types.Lookup(name)
+	if err != nil {
+		return 0
+	}
+	return t.Size
+}
+
+// taskStack fills a task's stack base, size and saved stack pointer.
+func (k *Kernel) taskStack(o Object, t *Task) {
+	f := k.Features.Stacks
+	t.StackSize = f.Size
+	if f.Member != "" {
+		t.Stack, _ = o.Uint(f.Member)
+	}
+	if f.SavedSP != "" {
+		t.KSP, _ = o.Uint(f.SavedSP)
+	}
+}
+
 // StackWords reads a task's kernel stack from its saved stack pointer to
 // the top; the first return value is the address of the first word.
 func (k *Kernel) StackWords(t Task) (uint64, []uint64, error) {
@@ -33,6 +104,7 @@ func (k *Kernel) StackWords(t Task) (uint64, []uint64, error) {
 	lo, hi := t.Stack, t.Stack+t.StackSize
 	start := t.KSP
 	if start < lo || start >= hi {
+		k.warnOncef("stack-sp-%d", "task %d: saved stack pointer 0x%x is outside its stack 0x%x-0x%x: the stack is scanned from its base", t.PID, t.KSP, lo, hi)
 		start = lo
 	}
 	start &^= 7
@@ -58,7 +130,7 @@ func (k *Kernel) Backtrace(t Task) ([]Frame, error) {
 	}
 	var frames []Frame
 	for i, w := range words {
-		if w < 0xffff800000000000 {
+		if !k.Layout.IsKernelAddr(w) {
 			continue
 		}
 		s, off, ok := k.Syms.Lookup(w)

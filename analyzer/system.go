@@ -24,9 +24,6 @@ type System struct {
 	Panic       string
 }
 
-// hz is the x86_64 2.6 kernel's tick rate (crash assumes the same).
-const hz = 1000
-
 // System reads the summary.
 func (k *Kernel) System(taskCount int) (System, error) {
 	var s System
@@ -66,14 +63,10 @@ func (k *Kernel) System(taskCount int) (System, error) {
 			s.MHz = int(uint32(b[0])|uint32(b[1])<<8|uint32(b[2])<<16|uint32(b[3])<<24) / 1000
 		}
 	}
-	if _, err := k.Addr("tk_core"); err == nil {
-		// uptime from the timekeeper below: HZ is not in the dump
-	} else if a, err := k.Addr("jiffies_64"); err == nil {
-		if j, err := k.U64(a); err == nil {
-			neg := int32(-300 * hz)
-			initial := uint64(uint32(neg)) // INITIAL_JIFFIES
-			s.Uptime = int64((j - initial) / hz)
-		}
+	if up, err := k.Uptime(); err == nil {
+		s.Uptime = up
+	} else {
+		k.warnf("uptime: %v", err)
 	}
 	if a, err := k.Addr("avenrun"); err == nil {
 		for i := 0; i < 3; i++ {
@@ -86,12 +79,14 @@ func (k *Kernel) System(taskCount int) (System, error) {
 			fmt.Sscanf(s.LoadText[i], "%g", &s.LoadAverage[i])
 		}
 	}
-	for _, name := range []string{"num_physpages", "_totalram_pages", "totalram_pages"} {
-		if a, err := k.Addr(name); err == nil {
-			if v, err := k.U64(a); err == nil {
-				s.MemoryBytes = v * 4096
-				break
-			}
+	// num_physpages (2.6), totalram_pages (3.x-4.x), _totalram_pages
+	// (5.0+, ca79b0c211af: an atomic_long_t)
+	if name := k.firstSymbol("_totalram_pages", "totalram_pages", "num_physpages"); name != "" {
+		a, _ := k.Addr(name)
+		if v, err := k.U64(a); err == nil {
+			s.MemoryBytes = v * k.Layout.PageSize
+		} else {
+			k.warnf("memory size: %s at 0x%x: %v", name, a, err)
 		}
 	}
 	if a, err := k.Addr("xtime"); err == nil {
@@ -99,15 +94,11 @@ func (k *Kernel) System(taskCount int) (System, error) {
 			sec, _ := o.Int("tv_sec")
 			s.Time = time.Unix(sec, 0).UTC()
 		}
-	} else if _, err := k.Addr("tk_core"); err == nil {
-		// current kernels: the timekeeper knows wall time and the monotonic clock
+	} else if k.Features.Time.Timekeeper {
+		// current kernels: the timekeeper knows wall time
 		if tk, err := k.Variable("tk_core"); err == nil {
 			if sec, err := tk.Int("timekeeper.xtime_sec"); err == nil {
 				s.Time = time.Unix(sec, 0).UTC()
-			}
-			if mono, err := tk.Int("timekeeper.tkr_mono.base"); err == nil {
-				boot, _ := tk.Int("timekeeper.offs_boot")
-				s.Uptime = (mono + boot) / 1e9
 			}
 		}
 	}
@@ -117,65 +108,6 @@ func (k *Kernel) System(taskCount int) (System, error) {
 		k.warnf("kernel log: %v", err)
 	}
 	return s, nil
-}
-
-// maxLogBuf bounds the log buffer read.
-const maxLogBuf = 64 << 20
-
-// Log reads the kernel's message buffer: the printk ring buffer (5.10+)
-// or the classic log_buf ring.
-func (k *Kernel) Log() (string, error) {
-	if _, err := k.Addr("prb"); err == nil {
-		return k.prbLog()
-	}
-	bufP, err := k.Addr("log_buf")
-	if err != nil {
-		return "", err
-	}
-	buf, err := k.U64(bufP)
-	if err != nil {
-		return "", err
-	}
-	lenA, err := k.Addr("log_buf_len")
-	if err != nil {
-		return "", err
-	}
-	var lb [4]byte
-	if err := k.Mem.Read(lenA, lb[:]); err != nil {
-		return "", err
-	}
-	size := uint64(lb[0]) | uint64(lb[1])<<8 | uint64(lb[2])<<16 | uint64(lb[3])<<24
-	endA, err := k.Addr("log_end")
-	if err != nil {
-		return "", err
-	}
-	end, err := k.U64(endA)
-	if err != nil {
-		return "", err
-	}
-	if size == 0 || size > maxLogBuf {
-		return "", fmt.Errorf("log_buf_len %d is implausible", size)
-	}
-	n := size
-	if end < size {
-		n = end // the ring has not wrapped: read only what was written
-	}
-	data := make([]byte, n)
-	if err := k.Mem.Read(buf, data); err != nil {
-		return "", err
-	}
-	var text []byte
-	if end <= size {
-		text = data[:end]
-	} else {
-		start := end % size
-		text = append(append(text, data[start:]...), data[:start]...)
-	}
-	var lines []string
-	for _, l := range strings.Split(string(text), "\n") {
-		lines = append(lines, levelPrefix.ReplaceAllString(l, ""))
-	}
-	return strings.Join(lines, "\n"), nil
 }
 
 var levelPrefix = regexp.MustCompile(`^<\d>`)

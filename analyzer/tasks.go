@@ -2,11 +2,11 @@ package analyzer
 
 import (
 	"fmt"
-	"math/bits"
 	"sort"
 )
 
-// Task states of task_struct.state (2.6) / __state (5.14+).
+// Task states of task_struct.state (2.6) / __state (5.14+): the low bits
+// have kept their values on every kernel line.
 const (
 	TaskRunning         = 0
 	TaskInterruptible   = 1
@@ -19,7 +19,7 @@ type Task struct {
 	PID         int
 	PPID        int
 	Comm        string
-	State       uint64
+	State       uint64 // __state or state, with exit_state or-ed in
 	CPU         int
 	Stack       uint64 // base of the kernel stack (thread_info on 2.6.9)
 	StackSize   uint64
@@ -28,30 +28,166 @@ type Task struct {
 	JournalInfo uint64
 	Files       uint64
 	Idle        bool // a CPU's idle task
+
+	stateName string
 }
 
-// StateName is crash's two-letter state: RU, IN, UN, ST, TR, ZO, DE, ID.
+// StateName is crash's two-letter state (RU, IN, UN, ST, TR, ZO, DE, PA,
+// ID, ...), from the kernel's own task_state_array.
 func (t Task) StateName() string {
-	switch {
-	case t.State == TaskRunning:
-		return "RU"
-	case t.State&TaskUninterruptible != 0 && t.State&0x400 != 0: // TASK_NOLOAD: TASK_IDLE
-		return "ID"
-	case t.State&TaskUninterruptible != 0:
-		return "UN"
-	case t.State&TaskInterruptible != 0:
-		return "IN"
-	case t.State&4 != 0:
-		return "ST"
-	case t.State&8 != 0:
-		return "TR"
-	case t.State&16 != 0:
-		return "ZO"
-	case t.State&32 != 0:
-		return "DE"
+	if t.stateName == "" {
+		return fmt.Sprintf("%#x", t.State)
 	}
-	return fmt.Sprintf("%#x", t.State)
+	return t.stateName
 }
+
+// TaskFeatures say how task_struct is read on this kernel.
+type TaskFeatures struct {
+	// State is "__state" (5.14+, 2f064a59a11f "sched: Change
+	// task_struct::state") or "state".
+	State string
+	// ExitState is "exit_state" (2.6.9+): zombie and dead tasks.
+	ExitState string
+	// Letters are the kernel's own task_state_array (fs/proc/array.c)
+	// as crash's two-letter names: Letters[0] is TASK_RUNNING, Letters[i]
+	// the state bit 1<<(i-1). The array grew over the lines: "t (tracing
+	// stop)" 2.6.25, "P (parked)" 3.9, "I (idle)" 4.14 (06eb61844d84).
+	Letters []string
+	// LettersFrom says where Letters came from.
+	LettersFrom string
+	// IdleBits is TASK_IDLE (TASK_UNINTERRUPTIBLE | TASK_NOLOAD, 4.2+,
+	// 80ed87c8a9ca), reported as "ID" rather than "UN"; 0 when unknown.
+	IdleBits uint64
+	// RTLockWait is TASK_RTLOCK_WAIT (5.15 PREEMPT_RT, 5f220be21418):
+	// a task blocked on a sleeping spinlock, which /proc shows as D.
+	RTLockWait uint64
+	// ThreadList is how the threads of a group are linked:
+	// "signal.thread_head" (3.14+, 0c740d0afc3b, through thread_node),
+	// "thread_group" (2.6.x) or "" (2.6.9: threads only on the pid hash).
+	ThreadList string
+	// CPU is where a task's CPU is: "cpu" (5.16+, bcf9033e5449, with
+	// THREAD_INFO_IN_TASK), "thread_info.cpu" (4.9+, thread_info embedded
+	// in task_struct) or "" (2.6: struct thread_info at the stack base).
+	CPU string
+	// LastRan is when the task last ran, in run-queue clock ns:
+	// "sched_info.last_arrival" (2.6.x+, CONFIG_SCHED_INFO) or "last_ran"
+	// (2.6.9).
+	LastRan string
+	// Parent is "real_parent" (2.6.x+) or "parent".
+	Parent string
+}
+
+// crashState maps /proc's state letters to crash's two-letter names.
+var crashState = map[byte]string{
+	'R': "RU", 'S': "IN", 'D': "UN", 'T': "ST", 't': "TR", 'X': "DE", 'Z': "ZO",
+	'P': "PA", 'I': "ID", 'W': "WA", 'K': "WK", 'x': "DE", 'N': "NE",
+}
+
+// defaultLetters are 2.6.9's states, for kernels whose task_state_array
+// is not in the dump's symbols: TASK_STOPPED 4, TASK_TRACED 8,
+// EXIT_ZOMBIE 16, EXIT_DEAD 32.
+var defaultLetters = []string{"RU", "IN", "UN", "ST", "TR", "ZO", "DE"}
+
+func (k *Kernel) probeTasks(f *Features) {
+	t := &f.Tasks
+	const ts = "struct task_struct"
+	t.State = k.firstMember(ts, "__state", "state")
+	t.ExitState = k.firstMember(ts, "exit_state")
+	switch {
+	case k.hasMember(ts, "thread_node") && k.hasMember("struct signal_struct", "thread_head"):
+		t.ThreadList = "signal.thread_head"
+	case k.hasMember(ts, "thread_group"):
+		t.ThreadList = "thread_group"
+	}
+	t.CPU = k.firstMember(ts, "cpu", "thread_info.cpu")
+	t.LastRan = k.firstMember(ts, "sched_info.last_arrival", "last_ran")
+	t.Parent = k.firstMember(ts, "real_parent", "parent")
+	t.Letters, t.LettersFrom = k.stateLetters()
+	if v, err := k.Types.Constant("TASK_NOLOAD"); err == nil {
+		t.IdleBits = TaskUninterruptible | uint64(v)
+	} else if t.LettersFrom != "built-in" && len(t.Letters) > 0 && t.Letters[len(t.Letters)-1] == "ID" {
+		t.IdleBits = TaskUninterruptible | 0x400 // TASK_NOLOAD is a #define, not in DWARF
+	}
+	if k.hasMember(ts, "saved_state") && k.hasSymbol("rt_spin_lock") {
+		t.RTLockWait = 0x1000
+	}
+	f.set("task.state", "%s", orNone(t.State))
+	f.set("task.state_letters", "%s (%s)", joinLetters(t.Letters), t.LettersFrom)
+	f.set("task.thread_list", "%s", orNone(t.ThreadList))
+	f.set("task.cpu", "%s", orNone(t.CPU))
+	f.set("task.last_ran", "%s", orNone(t.LastRan))
+}
+
+func joinLetters(l []string) string {
+	s := ""
+	for i, x := range l {
+		if i > 0 {
+			s += " "
+		}
+		s += x
+	}
+	return s
+}
+
+// maxStates bounds task_state_array.
+const maxStates = 32
+
+// stateLetters reads the kernel's task_state_array: pointers to strings
+// such as "D (disk sleep)", one per state bit.
+func (k *Kernel) stateLetters() ([]string, string) {
+	sym, ok := k.Syms.Symbol("task_state_array")
+	if !ok || sym.Size == 0 || sym.Size%8 != 0 || sym.Size/8 > maxStates {
+		return defaultLetters, "built-in"
+	}
+	var out []string
+	for i := uint64(0); i < sym.Size/8; i++ {
+		p, err := k.U64(sym.Addr + i*8)
+		if err != nil {
+			k.warnf("task_state_array[%d] at 0x%x: %v (using the 2.6.9 states)", i, sym.Addr+i*8, err)
+			return defaultLetters, "built-in"
+		}
+		s, err := k.CString(p, 32)
+		if err != nil || s == "" {
+			k.warnf("task_state_array[%d] string at 0x%x: %v (using the 2.6.9 states)", i, p, err)
+			return defaultLetters, "built-in"
+		}
+		name, ok := crashState[s[0]]
+		if !ok {
+			name = s[:1]
+		}
+		out = append(out, name)
+	}
+	return out, "task_state_array"
+}
+
+// stateName is crash's two-letter name of a task state, by the kernel's
+// own state table: the highest reported bit wins, as in the kernel's
+// task_state_index().
+func (k *Kernel) stateName(state uint64) string {
+	f := k.Features.Tasks
+	if f.IdleBits != 0 && state&f.IdleBits == f.IdleBits {
+		return "ID"
+	}
+	if f.RTLockWait != 0 && state&f.RTLockWait != 0 {
+		return "UN"
+	}
+	letters := f.Letters
+	if len(letters) == 0 {
+		letters = defaultLetters
+	}
+	if state == TaskRunning {
+		return letters[0]
+	}
+	for b := len(letters) - 2; b >= 0; b-- {
+		if state&(1<<b) != 0 {
+			return letters[b+1]
+		}
+	}
+	return fmt.Sprintf("%#x", state)
+}
+
+// Uninterruptible reports whether a task is in crash's UN state (D in ps).
+func (t Task) Uninterruptible() bool { return t.stateName == "UN" }
 
 // Tasks lists every task: the task list from init_task.tasks plus each
 // CPU's idle task, sorted by PID (idle tasks first, by CPU).
@@ -128,18 +264,13 @@ func (k *Kernel) Tasks() ([]Task, error) {
 }
 
 // addThreads adds the other threads of every thread group: the task list
-// links only group leaders on current kernels (signal->thread_head through
-// thread_node, or the older thread_group list).
+// links only group leaders (see TaskFeatures.ThreadList).
 func (k *Kernel) addThreads(leaders []uint64, seen map[uint64]bool) []uint64 {
-	tt, err := k.Types.Lookup("struct task_struct")
-	if err != nil {
-		return leaders
-	}
 	var member string
-	switch {
-	case tt.HasField("thread_node"):
+	switch k.Features.Tasks.ThreadList {
+	case "signal.thread_head":
 		member = "thread_node"
-	case tt.HasField("thread_group"):
+	case "thread_group":
 		member = "thread_group"
 	default:
 		return leaders // 2.6.9: threads hang off the PID hash; not walked yet
@@ -148,12 +279,14 @@ func (k *Kernel) addThreads(leaders []uint64, seen map[uint64]bool) []uint64 {
 	for _, a := range leaders {
 		t, err := k.Object("struct task_struct", a)
 		if err != nil {
+			k.warnf("threads of task 0x%x: %v", a, err)
 			continue
 		}
 		var head uint64
 		if member == "thread_node" {
 			sig, err := t.Deref("signal", "struct signal_struct")
 			if err != nil {
+				k.warnf("threads of task 0x%x: %v", a, err)
 				continue
 			}
 			if head, err = sig.FieldAddr("thread_head"); err != nil {
@@ -186,6 +319,7 @@ func (k *Kernel) task(addr uint64) (Task, error) {
 	if err != nil {
 		return Task{}, err
 	}
+	f := k.Features.Tasks
 	t := Task{Addr: addr}
 	pid, err := o.Int("pid")
 	if err != nil {
@@ -195,144 +329,35 @@ func (k *Kernel) task(addr uint64) (Task, error) {
 	if t.Comm, err = o.Chars("comm"); err != nil {
 		return t, err
 	}
-	if t.State, err = o.First("__state", "state"); err != nil {
+	if f.State == "" {
+		return t, fmt.Errorf("struct task_struct has neither __state nor state")
+	}
+	if t.State, err = o.Uint(f.State); err != nil {
 		return t, err
 	}
-	t.Stack, _ = o.First("stack", "thread_info")
-	t.StackSize = k.threadSize()
-	t.KSP, _ = o.First("thread.rsp", "thread.sp")
-	t.LastRan, _ = o.First("last_ran", "sched_info.last_arrival")
+	if f.ExitState != "" {
+		es, _ := o.Uint(f.ExitState)
+		t.State |= es
+	}
+	t.stateName = k.stateName(t.State)
+	k.taskStack(o, &t)
+	if f.LastRan != "" {
+		t.LastRan, _ = o.Uint(f.LastRan)
+	}
 	t.JournalInfo, _ = o.First("journal_info")
 	t.Files, _ = o.First("files")
-	if o.Has("thread_info.cpu") {
-		c, _ := o.Uint("thread_info.cpu")
+	switch f.CPU {
+	case "cpu", "thread_info.cpu":
+		c, _ := o.Uint(f.CPU)
 		t.CPU = int(c)
-	} else if o.Has("cpu") {
-		c, _ := o.Uint("cpu")
-		t.CPU = int(c)
-	} else if t.Stack != 0 {
-		ti, err := k.Object("struct thread_info", t.Stack)
-		if err == nil {
-			c, _ := ti.Uint("cpu")
-			t.CPU = int(c)
+	default:
+		if t.Stack != 0 {
+			ti, err := k.Object("struct thread_info", t.Stack)
+			if err == nil {
+				c, _ := ti.Uint("cpu")
+				t.CPU = int(c)
+			}
 		}
 	}
 	return t, nil
-}
-
-// threadSize is the kernel stack size: the size of union thread_union when
-// the kernel has one, else 16 KiB for kernels whose task_struct points at
-// its stack (x86_64 since 3.15), else 8 KiB (2.6 x86_64).
-func (k *Kernel) threadSize() uint64 {
-	if t, err := k.Types.Lookup("union thread_union"); err == nil && t.Size >= 4096 {
-		return t.Size
-	}
-	if t, err := k.Types.Lookup("struct task_struct"); err == nil && t.HasField("stack") {
-		return 16384
-	}
-	return 8192
-}
-
-// CPUs lists the online CPUs.
-func (k *Kernel) CPUs() []int {
-	for _, name := range []string{"cpu_online_map", "__cpu_online_mask"} {
-		sym, ok := k.Syms.Symbol(name)
-		if !ok {
-			continue
-		}
-		a, nwords := sym.Addr, int(sym.Size/8)
-		if nwords == 0 || nwords > 128 {
-			nwords = 1
-		}
-		var cpus []int
-		for w := 0; w < nwords; w++ {
-			v, err := k.U64(a + uint64(w)*8)
-			if err != nil {
-				break
-			}
-			for v != 0 {
-				b := bits.TrailingZeros64(v)
-				cpus = append(cpus, w*64+b)
-				v &^= 1 << b
-			}
-		}
-		if len(cpus) > 0 {
-			return cpus
-		}
-	}
-	return []int{0}
-}
-
-// PerCPU returns the address of a per-CPU variable's copy for cpu.
-func (k *Kernel) PerCPU(name string, cpu int) (uint64, error) {
-	var sym uint64
-	var err error
-	for _, n := range []string{"per_cpu__" + name, name} {
-		if sym, err = k.Addr(n); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return 0, err
-	}
-	if pda, err := k.Addr("cpu_pda"); err == nil {
-		t, err := k.Types.Lookup("struct x8664_pda")
-		if err != nil {
-			return 0, err
-		}
-		p, err := k.Object("struct x8664_pda", pda+uint64(cpu)*t.Size)
-		if err != nil {
-			return 0, err
-		}
-		off, err := p.Uint("data_offset")
-		if err != nil {
-			return 0, err
-		}
-		return sym + off, nil
-	}
-	if offs, err := k.Addr("__per_cpu_offset"); err == nil {
-		off, err := k.U64(offs + uint64(cpu)*8)
-		if err != nil {
-			return 0, err
-		}
-		return sym + off, nil
-	}
-	return 0, fmt.Errorf("no per-CPU offsets (cpu_pda or __per_cpu_offset) in %s", k.Syms.Path())
-}
-
-// RunQueue reads a CPU's run queue.
-func (k *Kernel) RunQueue(cpu int) (Object, error) {
-	a, err := k.PerCPU("runqueues", cpu)
-	if err != nil {
-		return Object{}, err
-	}
-	for _, tn := range []string{"struct runqueue", "struct rq"} {
-		if _, err := k.Types.Lookup(tn); err == nil {
-			return k.Object(tn, a)
-		}
-	}
-	return Object{}, fmt.Errorf("no run queue type in %s", k.Syms.Path())
-}
-
-// RunQueueClock is the CPU's run-queue clock in ns (timestamp_last_tick on
-// 2.6.9, clock later).
-func (k *Kernel) RunQueueClock(cpu int) (uint64, error) {
-	rq, err := k.RunQueue(cpu)
-	if err != nil {
-		return 0, err
-	}
-	return rq.First("timestamp_last_tick", "clock")
-}
-
-// BlockedSeconds is how long a task has not run: its CPU's run-queue clock
-// minus its last_ran, as in the seed's analysis.
-func (k *Kernel) BlockedSeconds(t Task) (int64, error) {
-	now, err := k.RunQueueClock(t.CPU)
-	if err != nil {
-		return 0, err
-	}
-	if t.LastRan == 0 || t.LastRan > now {
-		return 0, fmt.Errorf("task %d: last_ran 0x%x is not before the run-queue clock 0x%x", t.PID, t.LastRan, now)
-	}
-	return int64((now - t.LastRan) / 1_000_000_000), nil
 }

@@ -41,7 +41,9 @@ func FuzzOpen(f *testing.F) {
 		for _, a := range []uint64{0, 0x10, 0x1000, ^uint64(0)} {
 			im.Describe(a)
 		}
-		im.AddSymbols([]Symbol{{Name: "m", Addr: 0x1000, Size: 4, Kind: SymFunc, Module: "mod"}})
+		v := im.View(0x1000)
+		v.AddModuleSymbols([]Symbol{{Name: "m", Addr: 0x1000, Size: 4, Kind: SymFunc, Module: "mod"}})
+		v.Describe(0x1002)
 		for _, s := range im.kernel.byAddr {
 			if _, err := im.ReadData(s.Name); err != nil {
 				continue

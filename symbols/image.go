@@ -72,7 +72,7 @@ func (k SymbolKind) String() string {
 type Symbol struct {
 	Name string
 	// Addr is the run-time address: for vmlinux symbols it includes the
-	// slide set with SetSlide.
+	// slide of the View it came from (link-time for Image methods).
 	Addr uint64
 	// Size is the symbol's size in bytes, 0 if unknown.
 	Size uint64
@@ -106,10 +106,8 @@ type Image struct {
 	closed, typesFromMapping bool
 	buildID                  string
 
-	mu      sync.RWMutex
-	slide   uint64
-	kernel  symTable
-	modules symTable
+	mu     sync.RWMutex // guards closed and typesFromMapping
+	kernel symTable     // immutable once the image is open
 
 	typesOnce sync.Once
 	types     *Types
@@ -419,63 +417,54 @@ func (t *symTable) lookup(addr uint64) (s *sym, quality int) {
 	return nil, 0
 }
 
-// Symbol returns the named symbol, from vmlinux first, then from the
-// symbols added with AddSymbols.
+// Symbol returns the named vmlinux symbol at its link-time address (no
+// KASLR slide, no module symbols: see View for a dump's run-time view).
 func (im *Image) Symbol(name string) (Symbol, bool) {
-	im.mu.RLock()
-	defer im.mu.RUnlock()
+	return im.symbol(name, 0)
+}
+
+func (im *Image) symbol(name string, slide uint64) (Symbol, bool) {
 	if i, ok := im.kernel.byName[name]; ok {
 		s := im.kernel.byAddr[i].Symbol
 		if !im.isPerCPU(s.Addr) {
-			s.Addr += im.slide
+			s.Addr += slide
 		}
 		return s, true
-	}
-	if i, ok := im.modules.byName[name]; ok {
-		return im.modules.byAddr[i].Symbol, true
 	}
 	return Symbol{}, false
 }
 
-// Addr returns the run-time address of the named symbol.
+// Addr returns the link-time address of the named vmlinux symbol.
 func (im *Image) Addr(name string) (uint64, error) {
-	s, ok := im.Symbol(name)
+	return addrOf(im.path, name, im.Symbol)
+}
+
+func addrOf(path, name string, find func(string) (Symbol, bool)) (uint64, error) {
+	s, ok := find(name)
 	if !ok {
-		return 0, &notFoundError{what: "symbol " + name, file: im.path}
+		return 0, &notFoundError{what: "symbol " + name, file: path}
 	}
 	return s.Addr, nil
 }
 
-// Lookup returns the symbol containing addr and addr's offset into it.
-// A sized symbol that contains addr is preferred (functions first); when
-// there is none and the nearest lower symbol is code within 64 KiB, that
-// symbol is used, as kallsyms would. Added module symbols take part too.
+// Lookup returns the vmlinux symbol containing the link-time address addr
+// and addr's offset into it. A sized symbol that contains addr is
+// preferred (functions first); when there is none and the nearest lower
+// symbol is code within 64 KiB, that symbol is used, as kallsyms would.
 func (im *Image) Lookup(addr uint64) (Symbol, uint64, bool) {
-	im.mu.RLock()
-	defer im.mu.RUnlock()
-	var ks *sym
-	var kq int
-	if addr >= im.slide {
-		ks, kq = im.kernel.lookup(addr - im.slide)
-	}
-	ms, mq := im.modules.lookup(addr)
-	var best Symbol
-	switch {
-	case kq == 0 && mq == 0:
+	s, q := im.kernel.lookup(addr)
+	if q == 0 {
 		return Symbol{}, 0, false
-	case kq > mq, kq == mq && ks.Addr+im.slide >= ms.Addr:
-		best = ks.Symbol
-		best.Addr += im.slide
-	default:
-		best = ms.Symbol
 	}
-	return best, addr - best.Addr, true
+	return s.Symbol, addr - s.Addr, true
 }
 
-// Describe renders addr as "name+0xoff" (with " [module]" appended for
-// module symbols), or as "0x..." when no symbol covers it.
-func (im *Image) Describe(addr uint64) string {
-	s, off, ok := im.Lookup(addr)
+// Describe renders a link-time addr as "name+0xoff", or as "0x..." when no
+// symbol covers it.
+func (im *Image) Describe(addr uint64) string { return describe(addr, im.Lookup) }
+
+func describe(addr uint64, lookup func(uint64) (Symbol, uint64, bool)) string {
+	s, off, ok := lookup(addr)
 	if !ok {
 		return fmt.Sprintf("%#x", addr)
 	}
@@ -487,24 +476,6 @@ func (im *Image) Describe(addr uint64) string {
 		d += " [" + s.Module + "]"
 	}
 	return d
-}
-
-// AddSymbols merges symbols found elsewhere (typically module symbols read
-// from the dump's memory) into Symbol, Addr, Lookup and Describe. Their
-// addresses are taken as run-time addresses: SetSlide does not move them.
-// vmlinux symbols win name clashes.
-func (im *Image) AddSymbols(syms []Symbol) {
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	all := make([]sym, 0, len(im.modules.byAddr)+len(syms))
-	all = append(all, im.modules.byAddr...)
-	for _, s := range syms {
-		if s.Name == "" {
-			continue
-		}
-		all = append(all, sym{Symbol: s, text: s.Kind == SymFunc, global: true})
-	}
-	im.modules = buildTable(all)
 }
 
 // kernelImageStart is x86_64's __START_KERNEL_map. KASLR moves only the
@@ -522,22 +493,6 @@ func (im *Image) isPerCPU(addr uint64) bool {
 		return im.kernel.byAddr[i].Addr >= kernelImageStart
 	}
 	return false
-}
-
-// SetSlide sets the KASLR offset added to every vmlinux symbol address in
-// the kernel image (not to per-CPU symbols, nor to symbols added with
-// AddSymbols). The default is 0.
-func (im *Image) SetSlide(off uint64) {
-	im.mu.Lock()
-	im.slide = off
-	im.mu.Unlock()
-}
-
-// Slide returns the offset set with SetSlide.
-func (im *Image) Slide() uint64 {
-	im.mu.RLock()
-	defer im.mu.RUnlock()
-	return im.slide
 }
 
 // ReadData returns the initialized bytes of the named vmlinux data symbol

@@ -106,11 +106,11 @@ func TestSlideAndModules(t *testing.T) {
 	im := openImage(t, executable(t, "linked"))
 	fn, _ := im.Symbol("types_function")
 	const slide = 0x20000000
-	im.SetSlide(slide)
-	if im.Slide() != slide {
-		t.Fatalf("Slide() = %#x", im.Slide())
+	v := im.View(slide)
+	if v.Slide() != slide {
+		t.Fatalf("Slide() = %#x", v.Slide())
 	}
-	moved, _ := im.Symbol("types_function")
+	moved, _ := v.Symbol("types_function")
 	if moved.Addr != fn.Addr+slide {
 		t.Errorf("slid Symbol addr %#x, want %#x", moved.Addr, fn.Addr+slide)
 	}
@@ -120,7 +120,7 @@ func TestSlideAndModules(t *testing.T) {
 		{Name: "ext3_data", Addr: 0xffffffffa0100000, Size: 16, Kind: SymObject, Module: "ext3"},
 		{Name: "jbd_after_slid_text", Addr: moved.Addr + moved.Size + 0x100, Size: 0x10, Kind: SymFunc, Module: "jbd"},
 	}
-	im.AddSymbols(mods)
+	v.AddModuleSymbols(mods)
 	tests := []struct {
 		addr uint64
 		want string
@@ -135,23 +135,29 @@ func TestSlideAndModules(t *testing.T) {
 		{moved.Addr + moved.Size + 0x104, "jbd_after_slid_text+0x4 [jbd]"},
 	}
 	for _, tc := range tests {
-		if got := im.Describe(tc.addr); got != tc.want {
+		if got := v.Describe(tc.addr); got != tc.want {
 			t.Errorf("Describe(%#x) = %q, want %q", tc.addr, got, tc.want)
 		}
 	}
-	s, ok := im.Symbol("ext3_direct_IO")
+	s, ok := v.Symbol("ext3_direct_IO")
 	if !ok || s.Module != "ext3" || s.Addr != 0xffffffffa0001000 {
 		t.Errorf("Symbol(ext3_direct_IO) = %+v, %v", s, ok)
 	}
-	// Module symbols do not slide.
-	im.SetSlide(0)
-	if a, _ := im.Addr("ext3_direct_IO"); a != 0xffffffffa0001000 {
-		t.Errorf("module symbol moved with the slide: %#x", a)
+	// The image itself is untouched: link-time addresses, no module symbols,
+	// so another dump's view of it starts clean.
+	if a, _ := im.Addr("types_function"); a != fn.Addr {
+		t.Errorf("image Addr(types_function) = %#x after a view slid, want %#x", a, fn.Addr)
+	}
+	if _, ok := im.Symbol("ext3_direct_IO"); ok {
+		t.Errorf("a view's module symbol leaked into the image")
+	}
+	if _, ok := im.View(0).Symbol("ext3_direct_IO"); ok {
+		t.Errorf("a view's module symbol leaked into another view")
 	}
 	// A module symbol may not shadow a vmlinux one.
-	im.AddSymbols([]Symbol{{Name: "types_function", Addr: 0xffffffffa0300000, Kind: SymFunc, Module: "evil"}})
-	if a, _ := im.Addr("types_function"); a != fn.Addr {
-		t.Errorf("Addr(types_function) = %#x after a clashing module symbol, want %#x", a, fn.Addr)
+	v.AddModuleSymbols([]Symbol{{Name: "types_function", Addr: 0xffffffffa0300000, Kind: SymFunc, Module: "evil"}})
+	if a, _ := v.Addr("types_function"); a != fn.Addr+slide {
+		t.Errorf("Addr(types_function) = %#x after a clashing module symbol, want %#x", a, fn.Addr+slide)
 	}
 }
 
@@ -349,6 +355,7 @@ func TestConcurrentUse(t *testing.T) {
 	needGCC(t)
 	im := openImage(t, executable(t, "linked"))
 	fn, _ := im.Symbol("types_function")
+	v := im.View(0)
 	done := make(chan error, 8)
 	for g := 0; g < 8; g++ {
 		go func(g int) {
@@ -362,8 +369,8 @@ func TestConcurrentUse(t *testing.T) {
 					_ = st.String()
 				}
 			}
-			im.AddSymbols([]Symbol{{Name: fmt.Sprintf("mod_sym_%d", g), Addr: 0xffffffffa0000000 + uint64(g)*0x100, Size: 0x10, Kind: SymFunc, Module: "m"}})
-			if d := im.Describe(fn.Addr + 2); err == nil && d != "types_function+0x2" {
+			v.AddModuleSymbols([]Symbol{{Name: fmt.Sprintf("mod_sym_%d", g), Addr: 0xffffffffa0000000 + uint64(g)*0x100, Size: 0x10, Kind: SymFunc, Module: "m"}})
+			if d := v.Describe(fn.Addr + 2); err == nil && d != "types_function+0x2" {
 				err = fmt.Errorf("Describe = %q", d)
 			}
 			done <- err
@@ -375,7 +382,7 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 	for g := 0; g < 8; g++ {
-		if _, ok := im.Symbol(fmt.Sprintf("mod_sym_%d", g)); !ok {
+		if _, ok := v.Symbol(fmt.Sprintf("mod_sym_%d", g)); !ok {
 			t.Errorf("mod_sym_%d lost", g)
 		}
 	}

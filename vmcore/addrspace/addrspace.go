@@ -25,6 +25,31 @@ type Layout struct {
 	PhysBase      uint64 // physical address the image mapping starts at (phys_base)
 	TopPGT        uint64 // physical address of the top-level page table (0: none known)
 	Levels        int    // 4 or 5
+	VmallocBase   uint64 // start of the vmalloc area (vmapped stacks, vmalloc)
+	VmemmapBase   uint64 // start of the struct page array (0: none)
+	PageSize      uint64 // bytes per page
+	PhysEnd       uint64 // end of the highest physical memory in the dump
+}
+
+// IsKernelAddr reports whether va lies in the kernel's half of the
+// address space (or, on 2.6.9, in its direct map), so it may point at a
+// kernel object. It says nothing of whether the address is mapped.
+func (l Layout) IsKernelAddr(va uint64) bool {
+	if l.PageOffset != 0 && l.PageOffset < kernelHalf5 {
+		// 2.6.9's direct map sits in the user half's range
+		if va >= l.PageOffset && va-l.PageOffset < l.DirectMapSize {
+			return true
+		}
+	}
+	if l.Levels == 5 {
+		return va >= kernelHalf5
+	}
+	return va >= kernelHalf4
+}
+
+// InDirectMap reports whether va is a direct-map address.
+func (l Layout) InDirectMap(va uint64) bool {
+	return va >= l.PageOffset && va-l.PageOffset < l.DirectMapSize
 }
 
 // RHEL4 is the 2.6.9 x86_64 layout: the direct map at 0x10000000000, the
@@ -36,6 +61,7 @@ func RHEL4() Layout {
 		KernelMap:     0xffffffff80000000,
 		KernelMapSize: 0x20000000,
 		Levels:        4,
+		PageSize:      4096,
 	}
 }
 

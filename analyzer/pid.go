@@ -1,0 +1,29 @@
+package analyzer
+
+// PidFeatures say how process ids are kept.
+type PidFeatures struct {
+	// Numbers is struct pid's numbers[] (2.6.24+, 7af5729474b5 pid
+	// namespaces): "[1]" upstream until a flexible array (6.x backports of
+	// b69f0aeb0689 "pid: Replace struct pid 1-element array with
+	// flex-array", which crash 8.0.2 predates), "" on 2.6.9 (no struct
+	// pid numbers). task_struct.pid is the global pid on every line,
+	// which is what vmtriage reports.
+	Numbers string
+}
+
+func (k *Kernel) probePids(f *Features) {
+	p := &f.Pids
+	if t, err := k.Types.Lookup("struct pid"); err == nil {
+		if fl, err := t.Field("numbers"); err == nil {
+			if at := fl.Type.Resolve(); at.Len <= 0 {
+				p.Numbers = "flexible"
+			} else {
+				p.Numbers = "[1]"
+				if at.Len != 1 {
+					p.Numbers = "fixed"
+				}
+			}
+		}
+	}
+	f.set("pid.numbers", "%s", orNone(p.Numbers))
+}
