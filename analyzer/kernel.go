@@ -57,6 +57,9 @@ type Options struct {
 	// then found from CR3 and linux_banner, as for a dump without one
 	// (for a note that lies, and to test that path on any dump).
 	IgnoreVMCOREINFO bool
+	// Record, when set, collects the pages and vmlinux parts the analysis
+	// reads (see Recording).
+	Record *Recording
 }
 
 // Open opens a dump and the vmlinux it was taken from.
@@ -90,20 +93,33 @@ func New(d *vmcore.Dump, im *symbols.Image) (*Kernel, error) {
 
 // NewWith builds the kernel model with options.
 func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
-	types, err := im.Types()
+	types, err := im.TypeSource()
 	if err != nil {
 		return nil, err
 	}
 	k := &Kernel{Dump: d, Types: newTypeSet(types), ignoreVMCOREINFO: opt.IgnoreVMCOREINFO}
 	k.warnings = append(k.warnings, d.Warnings()...)
-	det, err := addrspace.DetectX86_64(d, linkSymbols{im}, addrspace.DetectOptions{IgnoreVMCOREINFO: opt.IgnoreVMCOREINFO})
+	var phys addrspace.Dump = d
+	link := linkSymbols{im: im}
+	if opt.Record != nil {
+		phys = opt.Record.wrap(d)
+		link.rec = opt.Record.Symbols
+		k.Types.rec = opt.Record.Symbols
+		if s, ok := im.Symbol("_text"); ok { // per-CPU symbols are told apart by it
+			opt.Record.Symbols.Symbol(s, true)
+		}
+	}
+	det, err := addrspace.DetectX86_64(phys, link, addrspace.DetectOptions{IgnoreVMCOREINFO: opt.IgnoreVMCOREINFO})
 	if err != nil {
 		return nil, err
 	}
 	k.Layout = det
 	k.warnings = append(k.warnings, det.Warnings...)
 	k.Syms = im.View(det.Slide)
-	k.Mem = addrspace.New(d, det.Layout)
+	if opt.Record != nil {
+		k.Syms.Record(opt.Record.Symbols)
+	}
+	k.Mem = addrspace.New(phys, det.Layout)
 	if err := k.checkBuildID(); err != nil {
 		return nil, err
 	}
@@ -126,14 +142,28 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 }
 
 // linkSymbols gives layout detection the vmlinux's link-time addresses.
-type linkSymbols struct{ im *symbols.Image }
+type linkSymbols struct {
+	im  *symbols.Image
+	rec *symbols.SnapshotBuilder
+}
 
 func (l linkSymbols) LinkAddr(name string) (uint64, bool) {
 	s, ok := l.im.Symbol(name)
+	if ok && l.rec != nil {
+		l.rec.Symbol(s, s.Kind == symbols.SymFunc)
+	}
 	return s.Addr, ok
 }
 
-func (l linkSymbols) ReadData(name string) ([]byte, error) { return l.im.ReadData(name) }
+func (l linkSymbols) ReadData(name string) ([]byte, error) {
+	d, err := l.im.ReadData(name)
+	if err == nil && l.rec != nil {
+		s, _ := l.im.Symbol(name)
+		l.rec.Symbol(s, false)
+		l.rec.Data(name, d)
+	}
+	return d, err
+}
 
 // Close releases the dump.
 func (k *Kernel) Close() error { return k.Dump.Close() }
@@ -150,6 +180,10 @@ func (k *Kernel) warnf(format string, args ...any) {
 	k.warnings = append(k.warnings, fmt.Sprintf(format, args...))
 	k.mu.Unlock()
 }
+
+// Warnf records a warning for the report (a read that failed, a value
+// assumed), for layers above the analyzer.
+func (k *Kernel) Warnf(format string, args ...any) { k.warnf(format, args...) }
 
 // warnOncef records a warning once per key (a task, an address).
 func (k *Kernel) warnOncef(key, format string, args ...any) {

@@ -14,7 +14,8 @@ import (
 // modules loaded in the dump (ext4, jbd2, jfs... are modules on
 // distribution kernels, and their structures only exist there).
 type TypeSet struct {
-	kernel *symbols.Types
+	kernel symbols.TypeSource
+	rec    *symbols.SnapshotBuilder // records every answer (see Recording)
 
 	mu       sync.Mutex
 	dirs     []string          // directories searched for NAME.ko(.debug)
@@ -24,7 +25,7 @@ type TypeSet struct {
 	files    map[string]string // module name -> debug file, built on first use
 }
 
-func newTypeSet(kernel *symbols.Types) *TypeSet {
+func newTypeSet(kernel symbols.TypeSource) *TypeSet {
 	return &TypeSet{kernel: kernel, failures: map[string]string{}}
 }
 
@@ -38,7 +39,7 @@ func (ts *TypeSet) AddModuleDebugDirs(dirs []string, modules []string) {
 	ts.modules = append(ts.modules, modules...)
 }
 
-func (ts *TypeSet) sources(yield func(*symbols.Types) bool) {
+func (ts *TypeSet) sources(yield func(symbols.TypeSource) bool) {
 	if !yield(ts.kernel) {
 		return
 	}
@@ -50,7 +51,7 @@ func (ts *TypeSet) sources(yield func(*symbols.Types) bool) {
 				return
 			}
 		}
-		t := ts.opened[i]
+		var t symbols.TypeSource = ts.opened[i]
 		ts.mu.Unlock()
 		if !yield(t) {
 			return
@@ -74,7 +75,7 @@ func (ts *TypeSet) openNext() bool {
 		}
 		t, err := im.Types()
 		if err != nil {
-			ts.failures[name] = err.Error()
+			ts.failures[name] = path + ": " + err.Error()
 			continue
 		}
 		ts.opened = append(ts.opened, t)
@@ -110,9 +111,17 @@ func (ts *TypeSet) find(module string) string {
 
 // Lookup finds a type by name ("struct dio", "transaction_t").
 func (ts *TypeSet) Lookup(name string) (*symbols.Type, error) {
+	t, err := ts.lookup(name)
+	if ts.rec != nil {
+		ts.rec.Type(name, t)
+	}
+	return t, err
+}
+
+func (ts *TypeSet) lookup(name string) (*symbols.Type, error) {
 	var first error
 	var out *symbols.Type
-	ts.sources(func(t *symbols.Types) bool {
+	ts.sources(func(t symbols.TypeSource) bool {
 		ty, err := t.Lookup(name)
 		if err == nil {
 			out = ty
@@ -131,10 +140,18 @@ func (ts *TypeSet) Lookup(name string) (*symbols.Type, error) {
 
 // Constant finds an enumerator's value ("T_LOCKED").
 func (ts *TypeSet) Constant(name string) (int64, error) {
+	v, err := ts.constant(name)
+	if ts.rec != nil {
+		ts.rec.Constant(name, v, err == nil)
+	}
+	return v, err
+}
+
+func (ts *TypeSet) constant(name string) (int64, error) {
 	var first error
 	var out int64
 	found := false
-	ts.sources(func(t *symbols.Types) bool {
+	ts.sources(func(t symbols.TypeSource) bool {
 		v, err := t.Constant(name)
 		if err == nil {
 			out, found = v, true
@@ -153,5 +170,30 @@ func (ts *TypeSet) Constant(name string) (int64, error) {
 
 // Variable finds the type of a vmlinux global variable.
 func (ts *TypeSet) Variable(name string) (*symbols.Type, error) {
-	return ts.kernel.Variable(name)
+	t, err := ts.kernel.Variable(name)
+	if ts.rec != nil {
+		ts.rec.Variable(name, t)
+	}
+	return t, err
+}
+
+// KernelLookup finds a type in the vmlinux only, without opening any
+// module's debug info.
+func (ts *TypeSet) KernelLookup(name string) (*symbols.Type, error) {
+	t, err := ts.kernel.Lookup(name)
+	if ts.rec != nil && err == nil {
+		ts.rec.Type(name, t)
+	}
+	return t, err
+}
+
+// Failures says, per module, why its debug info could not be used.
+func (ts *TypeSet) Failures() map[string]string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	out := map[string]string{}
+	for k, v := range ts.failures {
+		out[k] = v
+	}
+	return out
 }

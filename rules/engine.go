@@ -73,12 +73,15 @@ func NewContext(k *analyzer.Kernel) (*Context, error) {
 		}
 		fr, err := k.Backtrace(t)
 		if err != nil {
+			k.Warnf("task %d (%s): no backtrace: %v", t.PID, t.Comm, err)
 			continue
 		}
 		c.Frames[t.Addr] = fr
 		if t.StateName() == "UN" {
 			if b, err := k.BlockedSeconds(t); err == nil {
 				c.Blocked[t.Addr] = b
+			} else {
+				k.Warnf("task %d (%s): no blocked time: %v", t.PID, t.Comm, err)
 			}
 		}
 		if analyzer.HasFrame(fr, directIOFuncs...) {
@@ -134,6 +137,7 @@ func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 			Machine: c.System.Machine, CPUs: c.System.CPUs, MHz: c.System.MHz, Tasks: c.System.Tasks,
 			UptimeSeconds: c.System.Uptime, LoadAverage: c.System.LoadAverage, MemoryBytes: c.System.MemoryBytes,
 			Panic: c.System.Panic},
+		Kernel:    kernelOf(k),
 		Findings:  []report.Finding{},
 		HungTasks: c.hungTasks(),
 	}
@@ -144,10 +148,21 @@ func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 		r.Findings = append(r.Findings, rule.Evaluate(c)...)
 	}
 	r.Warnings = k.Warnings()
-	for _, w := range k.Dump.Warnings() {
-		r.Dump.Truncated = r.Dump.Truncated || strings.Contains(w, "truncated")
-	}
+	r.Dump.Truncated = k.Dump.Truncation() != nil
 	return r, nil
+}
+
+// kernelOf describes the kernel's detected features and memory layout.
+func kernelOf(k *analyzer.Kernel) *report.Kernel {
+	l := k.Layout
+	return &report.Kernel{
+		Features: k.Features.Map(),
+		Layout: report.Layout{KASLROffset: report.Hex(l.Slide), PhysBase: report.Hex(l.PhysBase),
+			PageOffsetBase: report.Hex(l.PageOffset), VmallocBase: report.Hex(l.VmallocBase), VmemmapBase: report.Hex(l.VmemmapBase),
+			PagingLevels: l.Levels, KernelImageSize: l.KernelMapSize, PageSize: l.PageSize, How: l.How},
+		HZ:                  k.Features.Time.HZ,
+		HungTaskTimeoutSecs: k.Features.Time.HungTaskTimeout,
+	}
 }
 
 // taskRef describes a task for a report.

@@ -109,6 +109,11 @@ type Image struct {
 	mu     sync.RWMutex // guards closed and typesFromMapping
 	kernel symTable     // immutable once the image is open
 
+	// an image loaded by LoadSnapshot has no file: its data and types
+	// are the recorded ones
+	snapData  map[string][]byte
+	snapTypes *SnapshotTypes
+
 	typesOnce sync.Once
 	types     *Types
 	typesErr  error
@@ -499,6 +504,12 @@ func (im *Image) isPerCPU(addr uint64) bool {
 // (Size bytes from its section in the file), e.g. linux_banner. Symbols in
 // .bss or without a size are errors.
 func (im *Image) ReadData(name string) (data []byte, err error) {
+	if im.file == nil {
+		if d, ok := im.snapData[name]; ok {
+			return d, nil
+		}
+		return nil, &notFoundError{what: "data of symbol " + name, file: im.path}
+	}
 	im.mu.RLock()
 	if im.closed {
 		im.mu.RUnlock()

@@ -13,6 +13,22 @@ type View struct {
 
 	mu      sync.RWMutex
 	modules symTable
+
+	rec *SnapshotBuilder // records the vmlinux symbols and data used
+}
+
+// Record makes the view record every vmlinux symbol and data it serves
+// into b (see Snapshot).
+func (v *View) Record(b *SnapshotBuilder) { v.rec = b }
+
+func (v *View) recordSym(name string) {
+	if v.rec == nil {
+		return
+	}
+	if i, ok := v.im.kernel.byName[name]; ok {
+		s := v.im.kernel.byAddr[i]
+		v.rec.Symbol(s.Symbol, s.text)
+	}
 }
 
 // View returns a view of the image with its kernel-image symbols moved by
@@ -36,12 +52,20 @@ func (v *View) Types() (*Types, error) { return v.im.Types() }
 
 // ReadData returns the initialized bytes of a vmlinux data symbol (see
 // Image.ReadData); they do not depend on the slide.
-func (v *View) ReadData(name string) ([]byte, error) { return v.im.ReadData(name) }
+func (v *View) ReadData(name string) ([]byte, error) {
+	d, err := v.im.ReadData(name)
+	if err == nil && v.rec != nil {
+		v.recordSym(name)
+		v.rec.Data(name, d)
+	}
+	return d, err
+}
 
 // Symbol returns the named symbol at its run-time address, from vmlinux
 // first, then from the module symbols added with AddModuleSymbols.
 func (v *View) Symbol(name string) (Symbol, bool) {
 	if s, ok := v.im.symbol(name, v.slide); ok {
+		v.recordSym(name)
 		return s, true
 	}
 	v.mu.RLock()
@@ -73,6 +97,9 @@ func (v *View) Lookup(addr uint64) (Symbol, uint64, bool) {
 	case kq > mq, kq == mq && ks.Addr+v.slide >= ms.Addr:
 		best = ks.Symbol
 		best.Addr += v.slide
+		if v.rec != nil {
+			v.rec.Symbol(ks.Symbol, ks.text)
+		}
 	default:
 		best = ms.Symbol
 	}

@@ -41,6 +41,7 @@ type Report struct {
 	Tool      Tool       `json:"tool"`
 	Dump      Dump       `json:"dump"`
 	System    System     `json:"system"`
+	Kernel    *Kernel    `json:"kernel,omitempty"`
 	Findings  []Finding  `json:"findings"`
 	HungTasks []HungTask `json:"hung_tasks"`
 	Warnings  []string   `json:"warnings,omitempty"`
@@ -60,6 +61,33 @@ type Dump struct {
 	Vmlinux     string `json:"vmlinux,omitempty"`
 	BuildID     string `json:"build_id,omitempty"`
 	Truncated   bool   `json:"truncated"`
+}
+
+// Kernel is what vmtriage found out about the kernel's line and layout:
+// the features it detected (each a difference between kernel lines) and
+// the memory map of the dump.
+type Kernel struct {
+	// Features maps a feature name ("task.state", "mount.table", ...) to
+	// what this kernel has ("__state", "mounts", ...).
+	Features map[string]string `json:"features"`
+	Layout   Layout            `json:"layout"`
+	// HZ is the kernel's tick rate and HungTaskTimeoutSecs its
+	// sysctl_hung_task_timeout_secs (0: detector off; -1: none).
+	HZ                  int64 `json:"hz"`
+	HungTaskTimeoutSecs int64 `json:"hung_task_timeout_secs"`
+}
+
+// Layout is the dump's kernel memory map.
+type Layout struct {
+	KASLROffset     Hex      `json:"kaslr_offset"`
+	PhysBase        Hex      `json:"phys_base"`
+	PageOffsetBase  Hex      `json:"page_offset_base"`
+	VmallocBase     Hex      `json:"vmalloc_base"`
+	VmemmapBase     Hex      `json:"vmemmap_base"`
+	PagingLevels    int      `json:"paging_levels"`
+	KernelImageSize uint64   `json:"kernel_image_size"`
+	PageSize        uint64   `json:"page_size"`
+	How             []string `json:"how,omitempty"`
 }
 
 // System is the crash-sys-like summary.

@@ -39,6 +39,18 @@ type Symbols interface {
 	ReadData(name string) ([]byte, error)
 }
 
+// Dump is what layout detection needs of a dump (*vmcore.Dump has it).
+type Dump interface {
+	PhysReader
+	Path() string
+	PageSize() uint64
+	PhysBase() (uint64, bool)
+	VMCoreInfo() string
+	VMCoreInfoValue(key string) (string, bool)
+	Segments() []vmcore.Segment
+	QEMUCPUs() []vmcore.QEMUCPUState
+}
+
 // Detected is the memory layout of one dump, with how it was found.
 type Detected struct {
 	Layout
@@ -55,7 +67,7 @@ type DetectOptions struct {
 }
 
 type detector struct {
-	d    *vmcore.Dump
+	d    Dump
 	syms Symbols
 	opt  DetectOptions
 	out  Detected
@@ -68,7 +80,7 @@ type detector struct {
 // direct map's base and size, and the vmalloc and vmemmap bases (read from
 // the kernel's own variables when it randomises them). RHEL 4's 2.6.9
 // fixed map is recognised by its init_level4_pgt.
-func DetectX86_64(d *vmcore.Dump, syms Symbols, opt DetectOptions) (Detected, error) {
+func DetectX86_64(d Dump, syms Symbols, opt DetectOptions) (Detected, error) {
 	x := &detector{d: d, syms: syms, opt: opt}
 	if err := x.detect(); err != nil {
 		return x.out, err
@@ -214,7 +226,7 @@ func (x *detector) probeDirectMap(base uint64) bool {
 }
 
 // physEnd is the end of the highest physical memory the dump holds.
-func physEnd(d *vmcore.Dump) uint64 {
+func physEnd(d Dump) uint64 {
 	var end uint64
 	for _, s := range d.Segments() {
 		if e := s.Paddr + s.MemSize; e > end {

@@ -1,0 +1,193 @@
+// Package linesgen records the analysis of real-kernel lab dumps into
+// small fixtures, one directory per kernel line, so that a plain `go test
+// ./...` replays every kernel line without the lab:
+//
+//	testdata/lines/LINE/symbols.json.gz   the vmlinux symbols, data and types the analyses used
+//	testdata/lines/LINE/SCENARIO.kdump    the pages they read (kdump, zstd)
+//	testdata/lines/LINE/SCENARIO.json     the golden report of the replay
+//
+// Regenerate from the lab's cache (testdata/realkernel/lab.sh) with
+//
+//	go run ./testdata/linesgen/cmd [-lab DIR] [-out testdata/lines] [LINE...]
+package linesgen
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+
+	"github.com/vmtriage/vmtriage/analyzer"
+	"github.com/vmtriage/vmtriage/rules"
+	"github.com/vmtriage/vmtriage/rules/report"
+	"github.com/vmtriage/vmtriage/symbols"
+	"github.com/vmtriage/vmtriage/vmcore"
+	"github.com/vmtriage/vmtriage/vmcore/dumpwrite"
+)
+
+// Version is the tool version written into golden reports.
+const Version = "golden"
+
+// SnapshotFile is the name of a line's symbols snapshot.
+const SnapshotFile = "symbols.json.gz"
+
+// Source is one lab dump to record.
+type Source struct {
+	Scenario string // "B", "D", ...
+	Dump     string // the lab dump
+}
+
+// Record analyses each source with the line's vmlinux and module debug
+// directory, recording what is read, and writes the line's fixture
+// directory. It replays each fixture and fails unless the replay gives
+// the same report as the real dump.
+func Record(out, vmlinux, debugDir string, sources []Source) error {
+	im, err := symbols.Open(vmlinux)
+	if err != nil {
+		return err
+	}
+	defer im.Close()
+	builder := symbols.NewSnapshotBuilder(im)
+	originals := map[string]*report.Report{}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	for _, src := range sources {
+		rec := analyzer.NewRecording(builder)
+		r, err := analyzeOne(src.Dump, im, analyzer.Options{Record: rec, DebugDirs: []string{debugDir}})
+		if err != nil {
+			return fmt.Errorf("%s: %w", src.Dump, err)
+		}
+		originals[src.Scenario] = r
+		if err := writePages(filepath.Join(out, src.Scenario+".kdump"), src.Dump, rec); err != nil {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	if err := symbols.WriteSnapshot(&buf, builder.Build()); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, SnapshotFile), buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	for _, src := range sources {
+		got, err := Replay(out, src.Scenario)
+		if err != nil {
+			return fmt.Errorf("replaying %s: %w", src.Scenario, err)
+		}
+		want := Normalize(originals[src.Scenario])
+		if !reflect.DeepEqual(got, want) {
+			a, _ := json.MarshalIndent(want, "", "  ")
+			b, _ := json.MarshalIndent(got, "", "  ")
+			os.WriteFile(filepath.Join(out, src.Scenario+".want-real.json"), a, 0o644)
+			os.WriteFile(filepath.Join(out, src.Scenario+".got-replay.json"), b, 0o644)
+			return fmt.Errorf("%s: the replay's report differs from the real dump's (see %s.want-real.json and %s.got-replay.json in %s)", src.Scenario, src.Scenario, src.Scenario, out)
+		}
+		if err := WriteGolden(filepath.Join(out, src.Scenario+".json"), got); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func analyzeOne(dump string, im *symbols.Image, opt analyzer.Options) (*report.Report, error) {
+	d, err := vmcore.Open(dump)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	k, err := analyzer.NewWith(d, im, opt)
+	if err != nil {
+		return nil, err
+	}
+	return rules.Analyze(k, Version)
+}
+
+// writePages writes the recorded pages of a dump as a zstd kdump with the
+// dump's notes.
+func writePages(path, dump string, rec *analyzer.Recording) error {
+	d, err := vmcore.Open(dump)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ps := rec.PageSize()
+	mem := dumpwrite.NewMemory()
+	page := make([]byte, ps)
+	for _, pfn := range rec.PFNs() {
+		if err := d.ReadPhys(pfn*ps, page); err != nil {
+			continue // a page the analysis failed to read stays absent, as it was
+		}
+		mem.Write(pfn*ps, page)
+	}
+	meta := dumpwrite.Meta{VMCoreInfo: d.VMCoreInfo(), Timestamp: 0}
+	if u, ok := d.Utsname(); ok {
+		meta.Utsname = u
+	}
+	if pb, ok := d.PhysBase(); ok {
+		meta.PhysBase = pb
+	}
+	for _, c := range d.CPUs() {
+		meta.CPUs = append(meta.CPUs, dumpwrite.CPU{PID: c.PID, Regs: c.Regs})
+	}
+	var buf bytes.Buffer
+	if err := dumpwrite.WriteKdump(&buf, mem, meta, dumpwrite.Zstd); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// Replay analyses a fixture: the scenario's kdump with the line's symbols
+// snapshot.
+func Replay(dir, scenario string) (*report.Report, error) {
+	im, err := symbols.LoadSnapshot(filepath.Join(dir, SnapshotFile))
+	if err != nil {
+		return nil, err
+	}
+	r, err := analyzeOne(filepath.Join(dir, scenario+".kdump"), im, analyzer.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return Normalize(r), nil
+}
+
+// Normalize drops what differs between a real dump and its fixture (file
+// names, formats) from a report.
+func Normalize(r *report.Report) *report.Report {
+	c := *r
+	c.Dump = report.Dump{Path: "DUMP", Format: "kdump", Truncated: r.Dump.Truncated}
+	b, _ := json.Marshal(c)
+	for _, p := range [][2]string{{r.Dump.Path, "DUMP"}, {r.Dump.Vmlinux, "VMLINUX"}} {
+		if p[0] != "" {
+			q, _ := json.Marshal(p[0])
+			b = bytes.ReplaceAll(b, q[1:len(q)-1], []byte(p[1]))
+		}
+	}
+	var out report.Report
+	json.Unmarshal(b, &out)
+	return &out
+}
+
+// WriteGolden writes a report as indented JSON.
+func WriteGolden(path string, r *report.Report) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadGolden reads a golden report.
+func ReadGolden(path string) (*report.Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r report.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
