@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Kind is the kind of a C type.
@@ -76,11 +77,20 @@ type Type struct {
 	// Variadic is set for a function type ending in "...".
 	Variadic bool
 	// Incomplete is set for a struct, union or enum that is only declared
-	// and whose definition was found nowhere in the debug info, and for a
-	// pointer's target not decoded yet (Resolve decodes it).
+	// and whose definition was found nowhere in the debug info, and for the
+	// stand-in a pointer to a named struct or union has as its Elem
+	// (Resolve returns the decoded definition).
 	Incomplete bool
 
-	lazy *Types // set on a stub that Resolve can complete
+	lazy *stubRef // set on a stand-in, never changed after its creation
+}
+
+// stubRef leads from a stand-in to its definition, decoded on the first
+// Resolve. The stand-in itself is never modified (Types are shared by
+// the goroutines of a batch): its definition is published through full.
+type stubRef struct {
+	ts   *Types
+	full atomic.Pointer[Type] // the definition, or the stand-in if there is none
 }
 
 // Enumerator is one constant of an enum.
@@ -119,12 +129,16 @@ const maxChain = 64
 
 // Resolve strips typedefs and const/volatile/restrict/atomic qualifiers.
 //
-// A pointer's target struct or union is decoded lazily: until then it is a
-// stub (Incomplete, no fields) that Resolve completes in place.
+// A pointer's target struct or union is decoded lazily: the pointer's Elem
+// is a stand-in (Incomplete, no fields, size 0) and Resolve returns the
+// definition, decoding it on first use. Resolve is safe for concurrent use.
 func (ty *Type) Resolve() *Type {
 	t := ty.resolve()
-	if t != nil && t.Incomplete && t.lazy != nil {
-		t.lazy.complete(t)
+	if t != nil && t.lazy != nil {
+		if full := t.lazy.full.Load(); full != nil {
+			return full
+		}
+		return t.lazy.ts.complete(t)
 	}
 	return t
 }

@@ -418,8 +418,9 @@ func isPlaceholder(g godwarf.Type) bool {
 	return ok && st.Incomplete && st.ByteSize == placeholderSize
 }
 
-// stub is the undecoded target of a pointer to a named struct or union:
-// its name and kind, no members (Types.Lookup gives the full type).
+// stub is the stand-in for the undecoded target of a pointer to a named
+// struct or union: its name and kind, no members (Resolve gives the
+// definition). The caller holds t.mu.
 func (t *Types) stub(st *godwarf.StructType) *Type {
 	key := st.Kind + " " + st.StructName
 	if s, ok := t.stubs[key]; ok {
@@ -430,7 +431,7 @@ func (t *Types) stub(st *godwarf.StructType) *Type {
 			return done // already decoded
 		}
 	}
-	s := &Type{Kind: Struct, Name: st.StructName, Incomplete: true, lazy: t}
+	s := &Type{Kind: Struct, Name: st.StructName, Incomplete: true, lazy: &stubRef{ts: t}}
 	if st.Kind == "union" {
 		s.Kind = Union
 	}
@@ -438,20 +439,26 @@ func (t *Types) stub(st *godwarf.StructType) *Type {
 	return s
 }
 
-// complete decodes a stub's definition, which fills the stub in place.
-func (t *Types) complete(stub *Type) {
+// complete decodes the definition of a stand-in and publishes it in the
+// stand-in's stubRef; it returns the definition, or the stand-in itself
+// when the debug info has none (or it cannot be decoded: Lookup reports
+// the error). Stand-ins are shared between goroutines and never modified.
+func (t *Types) complete(stub *Type) *Type {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if full := stub.lazy.full.Load(); full != nil {
+		return full // completed by another goroutine meanwhile
+	}
 	kind := "struct "
 	if stub.Kind == Union {
 		kind = "union "
 	}
-	full, err := t.Lookup(kind + stub.Name)
-	if err != nil {
-		stub.lazy = nil // no definition: it stays incomplete
-		return
+	full, err := t.lookup(kind + stub.Name)
+	if err != nil || full.Kind != stub.Kind {
+		full = stub // no definition: it stays incomplete
 	}
-	if full != stub && stub.lazy != nil {
-		*stub = *full // decoded before the stub existed: same layout, other node
-	}
+	stub.lazy.full.Store(full)
+	return full
 }
 
 // maxDepth bounds the conversion recursion; real C type graphs are far
@@ -506,12 +513,6 @@ func (t *Types) convert(gt godwarf.Type, added *[]godwarf.Type, depth int) (*Typ
 	}
 
 	ty := &Type{}
-	if st, ok := gt.(*godwarf.StructType); ok && !st.Incomplete && st.StructName != "" {
-		// fill the stub that pointers to this struct already share
-		if stub, ok := t.stubs[st.Kind+" "+st.StructName]; ok && stub.lazy != nil {
-			ty, stub.lazy = stub, nil
-		}
-	}
 	t.conv[gt] = ty
 	*added = append(*added, gt)
 	c := gt.Common()
