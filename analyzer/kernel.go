@@ -6,6 +6,7 @@
 package analyzer
 
 import (
+	"context"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -36,6 +37,7 @@ type Kernel struct {
 	modules  []Module
 
 	ignoreVMCOREINFO bool
+	ctx              context.Context
 }
 
 // vmcoreinfo reads a VMCOREINFO key, unless told to ignore the note.
@@ -60,6 +62,9 @@ type Options struct {
 	// Record, when set, collects the pages and vmlinux parts the analysis
 	// reads (see Recording).
 	Record *Recording
+	// Context, when set, abandons the analysis once it is done: every
+	// read of the dump then fails, and Err says why.
+	Context context.Context
 }
 
 // Open opens a dump and the vmlinux it was taken from.
@@ -101,8 +106,12 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	k.warnings = append(k.warnings, d.Warnings()...)
 	var phys addrspace.Dump = d
 	link := linkSymbols{im: im}
+	if opt.Context != nil {
+		k.ctx = opt.Context
+		phys = cancellableDump{Dump: phys, ctx: opt.Context}
+	}
 	if opt.Record != nil {
-		phys = opt.Record.wrap(d)
+		phys = opt.Record.wrap(phys)
 		link.rec = opt.Record.Symbols
 		k.Types.rec = opt.Record.Symbols
 		if s, ok := im.Symbol("_text"); ok { // per-CPU symbols are told apart by it

@@ -5,7 +5,7 @@ import (
 	"sync"
 
 	"github.com/vmtriage/vmtriage/symbols"
-	"github.com/vmtriage/vmtriage/vmcore"
+	"github.com/vmtriage/vmtriage/vmcore/addrspace"
 )
 
 // Recording collects what an analysis reads: the physical pages of the
@@ -44,7 +44,7 @@ func (r *Recording) PageSize() uint64 { return r.pageSize }
 
 // recordingDump is a dump whose physical reads are recorded.
 type recordingDump struct {
-	*vmcore.Dump
+	addrspace.Dump
 	r *Recording
 }
 
@@ -60,7 +60,7 @@ func (d recordingDump) ReadPhys(pa uint64, p []byte) error {
 	return d.Dump.ReadPhys(pa, p)
 }
 
-func (r *Recording) wrap(d *vmcore.Dump) recordingDump {
+func (r *Recording) wrap(d addrspace.Dump) recordingDump {
 	r.pageSize = d.PageSize()
 	if r.pageSize == 0 {
 		r.pageSize = 4096

@@ -120,7 +120,11 @@ func Analyze(k *analyzer.Kernel, version string) (r *report.Report, err error) {
 			r, err = nil, fmt.Errorf("%s: internal error while analysing (please report it): %v", k.Dump.Path(), p)
 		}
 	}()
-	return analyze(k, version)
+	r, err = analyze(k, version)
+	if cause := k.Err(); cause != nil {
+		return nil, fmt.Errorf("%s: analysis abandoned: %w", k.Dump.Path(), cause)
+	}
+	return r, err
 }
 
 func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {

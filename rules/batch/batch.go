@@ -202,11 +202,15 @@ func process(ctx context.Context, opt Options, jobs int, todo []job, w *Writer, 
 // AnalyzeWithTimeout is AnalyzeOne bounded in time: a dump whose analysis
 // outlasts the timeout (a corrupt structure the walks' bounds still let run
 // long, a stalled network file system) gets an error record and the batch
-// goes on; the abandoned analysis ends with the process.
+// goes on; the abandoned analysis is cancelled through its context and
+// stops at its next read of the dump (a read blocked in the kernel, as on
+// a stalled file system, returns first).
 func AnalyzeWithTimeout(ctx context.Context, path string, info Info, finder *debuginfo.Finder, version string, timeout time.Duration) *Record {
 	if timeout <= 0 {
 		return AnalyzeOne(ctx, path, info, finder, version)
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("analysis did not finish within %s", timeout))
+	defer cancel() // the analysis stops at its next read of the dump
 	done := make(chan *Record, 1)
 	go func(info Info) { done <- AnalyzeOne(ctx, path, info, finder, version) }(info)
 	select {
@@ -286,7 +290,7 @@ func analyze(ctx context.Context, path string, finder *debuginfo.Finder, version
 	}
 	defer im.Close()
 	sharedTypes(im)
-	k, err := analyzer.NewWith(d, im, analyzer.Options{DebugDirs: finder.DebugDirs})
+	k, err := analyzer.NewWith(d, im, analyzer.Options{DebugDirs: finder.DebugDirs, Context: ctx})
 	if err != nil {
 		d.Close()
 		return partial, "", err
