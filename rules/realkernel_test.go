@@ -1,8 +1,12 @@
 //go:build realkernel
 
-// The real-kernel stage: vmtriage on the dumps of a running Debian 6.1
-// kernel made by testdata/realkernel/lab.sh, checked against drgn and crash
-// run on the very same files. Run with: go test -tags realkernel ./rules
+// The real-kernel stage: vmtriage on the dumps of running Debian kernels
+// (5.10, 6.1, 6.12, 7.2; generic and PREEMPT_RT) made by
+// testdata/realkernel/lab.sh, checked against drgn 0.3.0 and crash 9.0.2 run
+// on the very same files (testdata/realkernel/oracle.py). Every line ×
+// scenario × format present in the cache is a subtest; absent lines are
+// skipped. Run with: go test -tags realkernel -run TestRealKernel ./rules
+// (-run 'TestRealKernel/7.2-amd64/B/' for one line and scenario).
 package rules_test
 
 import (
@@ -20,18 +24,29 @@ import (
 	"github.com/vmtriage/vmtriage/rules"
 )
 
-// labDir is where lab.sh leaves its cache.
+// labDir is where lab.sh leaves its cache: lines/<line>/ per kernel line.
 func labDir(t *testing.T) string {
 	dir := os.Getenv("VMTRIAGE_CACHE")
 	if dir == "" {
 		home, _ := os.UserHomeDir()
 		dir = filepath.Join(home, ".cache", "vmtriage")
 	}
-	dir = filepath.Join(dir, "realkernel")
-	if _, err := os.Stat(filepath.Join(dir, "vmlinux")); err != nil {
-		t.Skipf("no lab output in %s: run testdata/realkernel/lab.sh first", dir)
+	return filepath.Join(dir, "realkernel")
+}
+
+// labLines are the lines of testdata/realkernel/lines, in its order.
+func labLines(t *testing.T) []string {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "realkernel", "lines"))
+	if err != nil {
+		t.Fatalf("the lab's lines file: %v", err)
 	}
-	return dir
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			out = append(out, f[0])
+		}
+	}
+	return out
 }
 
 type drgnDIO struct {
@@ -56,8 +71,11 @@ func pids(ps []drgnPID) string {
 	return fmt.Sprint(out)
 }
 
+// drgnOracle is drgn.json: oracle_drgn.py under drgn 0.3.0 (see oracle.py).
 type drgnOracle struct {
-	UNTasks []struct {
+	DrgnVersion string `json:"drgn_version"`
+	Dump        string `json:"dump"`
+	UNTasks     []struct {
 		PID  int      `json:"pid"`
 		Comm string   `json:"comm"`
 		Task string   `json:"task"`
@@ -74,6 +92,33 @@ type drgnOracle struct {
 		WaitLocked []drgnPID `json:"wait_transaction_locked"`
 		Holders    []drgnPID `json:"handle_holders"`
 	} `json:"journals"`
+	Mounts []struct {
+		Device     string `json:"device"`
+		MountPoint string `json:"mount_point"`
+		FSType     string `json:"fs_type"`
+	} `json:"mounts"`
+	DmesgTail []string `json:"dmesg_tail"`
+}
+
+// crashOracle is crash-<format>.json: crash 9.0.2's answers parsed by oracle.py.
+type crashOracle struct {
+	Tool       string                       `json:"tool"`
+	RC         int                          `json:"rc"`
+	Loaded     bool                         `json:"loaded"`
+	NoModules  bool                         `json:"no_modules"`
+	PS         []crashPS                    `json:"ps"`
+	DIO        map[string]map[string]string `json:"dio"`
+	Errors     []string                     `json:"errors"`
+	StartupRaw []string                     `json:"startup"`
+}
+
+type crashPS struct {
+	PID   int    `json:"pid"`
+	PPID  int    `json:"ppid"`
+	CPU   int    `json:"cpu"`
+	Task  string `json:"task"`
+	State string `json:"state"`
+	Comm  string `json:"comm"`
 }
 
 // expectations per scenario (the lab's README describes them).
@@ -82,44 +127,66 @@ var scenarioRule = map[string]struct{ lostWakeup, journal bool }{
 }
 
 func hexv(s string) uint64 {
-	v, _ := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
+	v, _ := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(s), "0x"), 16, 64)
 	return v
 }
 
+// readFailed: report warnings that say a read of the dump failed.
+var readFailed = regexp.MustCompile(`(?i)\b(read|reading|fault|excluded|not (present|in the dump)|missing page|cannot access|no backtrace)\b`)
+
 func TestRealKernel(t *testing.T) {
 	lab := labDir(t)
-	vmlinux := filepath.Join(lab, "vmlinux")
-	scenarios, _ := filepath.Glob(filepath.Join(lab, "dumps", "*"))
-	if len(scenarios) == 0 {
-		t.Skip("the lab made no dumps")
-	}
-	for _, sdir := range scenarios {
-		name := filepath.Base(sdir)
-		want, ok := scenarioRule[name]
-		if !ok {
+	found := false
+	for _, line := range labLines(t) {
+		dir := filepath.Join(lab, "lines", line)
+		if _, err := os.Stat(filepath.Join(dir, "vmlinux")); err != nil {
+			t.Logf("line %s: not in the lab cache (%s): skipped", line, dir)
 			continue
 		}
+		scenarios, _ := filepath.Glob(filepath.Join(dir, "dumps", "*", "meta.json"))
+		if len(scenarios) == 0 {
+			t.Logf("line %s: no dumps: skipped", line)
+			continue
+		}
+		found = true
+		t.Run(line, func(t *testing.T) { testLine(t, dir) })
+	}
+	if !found {
+		t.Skipf("no lab output in %s: run testdata/realkernel/lab.sh first", lab)
+	}
+}
+
+func testLine(t *testing.T, dir string) {
+	vmlinux := filepath.Join(dir, "vmlinux")
+	debug := []string{filepath.Join(dir, "debug-modules")}
+	for _, sc := range []string{"A", "B", "B-notimeout", "C", "D"} {
+		sdir := filepath.Join(dir, "dumps", sc)
+		if _, err := os.Stat(filepath.Join(sdir, "meta.json")); err != nil {
+			continue
+		}
+		want := scenarioRule[sc]
 		var oracle drgnOracle
 		b, err := os.ReadFile(filepath.Join(sdir, "drgn.json"))
 		if err != nil {
-			t.Errorf("scenario %s: no drgn oracle: %v", name, err)
+			t.Errorf("%s: no drgn oracle (lab.sh oracle step): %v", sc, err)
 			continue
 		}
 		if err := json.Unmarshal(b, &oracle); err != nil {
-			t.Fatalf("scenario %s drgn.json: %v", name, err)
+			t.Errorf("%s drgn.json: %v", sc, err)
+			continue
 		}
 		dumps, _ := filepath.Glob(filepath.Join(sdir, "*.vmcore"))
 		for _, dump := range dumps {
 			format := strings.TrimSuffix(filepath.Base(dump), ".vmcore")
-			t.Run(name+"/"+format, func(t *testing.T) {
-				k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: []string{filepath.Join(lab, "debug-modules")}})
+			t.Run(sc+"/"+format, func(t *testing.T) {
+				k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: debug})
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("open: %v", err)
 				}
 				defer k.Close()
 				c, err := rules.NewContext(k)
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("rules.NewContext: %v", err)
 				}
 				// UN tasks (pid, comm) equal drgn's
 				var got, exp []string
@@ -134,8 +201,9 @@ func TestRealKernel(t *testing.T) {
 				sort.Strings(got)
 				sort.Strings(exp)
 				if strings.Join(got, ",") != strings.Join(exp, ",") {
-					t.Errorf("UN tasks %v, drgn says %v", got, exp)
+					t.Errorf("UN tasks %v, drgn %s says %v", got, oracle.DrgnVersion, exp)
 				}
+				crash := readCrash(t, sdir, format)
 				// each dio equals drgn's and crash's
 				for _, u := range oracle.UNTasks {
 					if u.DIO == nil {
@@ -149,7 +217,7 @@ func TestRealKernel(t *testing.T) {
 					if d.Addr != hexv(u.DIO.DIO) || d.Refcount != u.DIO.Refcount || d.Waiter != hexv(u.DIO.Waiter) || d.BioList != hexv(u.DIO.BioList) {
 						t.Errorf("pid %d: dio 0x%x refcount %d waiter 0x%x bio_list 0x%x; drgn: %+v", u.PID, d.Addr, d.Refcount, d.Waiter, d.BioList, *u.DIO)
 					}
-					checkCrash(t, sdir, format, d)
+					checkCrashDIO(t, crash, format, d)
 				}
 				// journals equal drgn's: transaction, state, updates, commit thread, queue, holders
 				for _, oj := range oracle.Journals {
@@ -163,12 +231,14 @@ func TestRealKernel(t *testing.T) {
 						}
 					}
 					if got == nil {
-						t.Errorf("journal %s not found", oj.Journal)
+						t.Errorf("journal %s not found (vmtriage has %d journals)", oj.Journal, len(c.Journals))
 						continue
 					}
 					var waiting, holders []drgnPID
 					for _, a := range got.WaitLocked {
-						waiting = append(waiting, drgnPID{c.ByAddr[a].PID})
+						if tk, ok := c.ByAddr[a]; ok {
+							waiting = append(waiting, drgnPID{tk.PID})
+						}
 					}
 					for _, tk := range c.Tasks {
 						if _, tr, err := k.HandleTransaction(tk); err == nil && tr != 0 && tr == got.Transaction {
@@ -186,30 +256,79 @@ func TestRealKernel(t *testing.T) {
 							oj.Running, oj.JTask, oj.JTask.PID, pids(oj.WaitLocked), pids(oj.Holders))
 					}
 				}
+				// crash's ps agrees with vmtriage ps (pid, ppid, cpu, task, state, comm)
+				checkCrashPS(t, crash, format, c.Tasks)
+				// mounts: the same (mount point, type) set as drgn's
+				if ms, err := k.Mounts(); err != nil {
+					t.Errorf("mounts: %v", err)
+				} else if len(oracle.Mounts) > 0 {
+					var g, e []string
+					for _, m := range ms {
+						g = append(g, m.Path+" "+m.FSType)
+					}
+					for _, m := range oracle.Mounts {
+						e = append(e, m.MountPoint+" "+m.FSType)
+					}
+					sort.Strings(g)
+					sort.Strings(e)
+					if strings.Join(g, ",") != strings.Join(e, ",") {
+						t.Errorf("mounts %v, drgn %v", g, e)
+					}
+				}
+				// the kernel log: read, and its end is drgn's
+				if log, err := k.Log(); err != nil {
+					t.Errorf("kernel log: %v", err)
+				} else if strings.TrimSpace(log) == "" {
+					t.Errorf("kernel log: empty")
+				} else if n := len(oracle.DmesgTail); n > 0 {
+					last := oracle.DmesgTail[n-1]
+					if i := strings.Index(last, "] "); i >= 0 {
+						last = last[i+2:]
+					}
+					if last = strings.TrimSpace(last); last != "" && !strings.Contains(log, last) {
+						t.Errorf("kernel log: drgn's last line %q is not in vmtriage's log (%d bytes, ends %q)", last, len(log), tail(log, 200))
+					}
+				}
 				// the same answer without VMCOREINFO: KASLR from CR3 and linux_banner
 				if format == "elf-nopaging" || format == "kdump-zlib-flat" {
-					k2, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: []string{filepath.Join(lab, "debug-modules")}, IgnoreVMCOREINFO: true})
+					k2, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: debug, IgnoreVMCOREINFO: true})
 					if err != nil {
-						t.Fatalf("without VMCOREINFO: %v", err)
-					}
-					c2, err := rules.NewContext(k2)
-					k2.Close()
-					if err != nil {
-						t.Fatalf("without VMCOREINFO: %v", err)
-					}
-					if k2.Syms.Slide() != k.Syms.Slide() || len(c2.DIOs) != len(c.DIOs) || len(c2.Tasks) != len(c.Tasks) {
-						t.Errorf("without VMCOREINFO: slide 0x%x, %d tasks, %d dios; with it: 0x%x, %d, %d",
-							k2.Syms.Slide(), len(c2.Tasks), len(c2.DIOs), k.Syms.Slide(), len(c.Tasks), len(c.DIOs))
-					}
-					for a, d := range c.DIOs {
-						if c2.DIOs[a].Addr != d.Addr || c2.DIOs[a].Refcount != d.Refcount {
-							t.Errorf("without VMCOREINFO: dio of task 0x%x is %+v, with it %+v", a, c2.DIOs[a], d)
+						t.Errorf("without VMCOREINFO: %v", err)
+					} else {
+						c2, err := rules.NewContext(k2)
+						k2.Close()
+						if err != nil {
+							t.Errorf("without VMCOREINFO: %v", err)
+						} else {
+							if k2.Syms.Slide() != k.Syms.Slide() || len(c2.DIOs) != len(c.DIOs) || len(c2.Tasks) != len(c.Tasks) {
+								t.Errorf("without VMCOREINFO: slide 0x%x, %d tasks, %d dios; with it: 0x%x, %d, %d",
+									k2.Syms.Slide(), len(c2.Tasks), len(c2.DIOs), k.Syms.Slide(), len(c.Tasks), len(c.DIOs))
+							}
+							for a, d := range c.DIOs {
+								if c2.DIOs[a].Addr != d.Addr || c2.DIOs[a].Refcount != d.Refcount {
+									t.Errorf("without VMCOREINFO: dio of task 0x%x is %+v, with it %+v", a, c2.DIOs[a], d)
+								}
+							}
 						}
 					}
 				}
 				r, err := rules.Analyze(k, "realkernel")
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("rules.Analyze: %v", err)
+				}
+				// no warning that a read failed
+				for _, w := range r.Warnings {
+					if readFailed.MatchString(w) {
+						t.Errorf("report warning: %s", w)
+					} else {
+						t.Logf("report warning (not a failed read): %s", w)
+					}
+				}
+				// every UN task has a wait channel and a blocked time
+				for _, h := range r.HungTasks {
+					if h.WaitChannel == "" || h.BlockedSeconds == nil {
+						t.Errorf("UN pid %d %s: wait channel %q, blocked seconds %v", h.PID, h.Comm, h.WaitChannel, h.BlockedSeconds)
+					}
 				}
 				if f := finding(r, "dio-lost-wakeup"); (f != nil) != want.lostWakeup {
 					t.Errorf("dio-lost-wakeup found = %v, want %v", f != nil, want.lostWakeup)
@@ -217,16 +336,16 @@ func TestRealKernel(t *testing.T) {
 					e := f.Evidence
 					// B sleeps with the hung-task timer armed, B-notimeout for good;
 					// C's async write waited because it was partial
-					if armed := name != "B-notimeout"; e.TimeoutArmed != armed {
+					if armed := sc != "B-notimeout"; e.TimeoutArmed != armed {
 						t.Errorf("timeout_armed = %v, want %v (%s)", e.TimeoutArmed, armed, e.Timeout)
 					}
-					if (e.PartialWrite != "") != (name == "C") || (name == "C" && (e.IsAsync != 1 || e.IOCB == nil || e.IOCB.Opcode != "PWRITE")) {
+					if (e.PartialWrite != "") != (sc == "C") || (sc == "C" && (e.IsAsync != 1 || e.IOCB == nil || e.IOCB.Opcode != "PWRITE")) {
 						t.Errorf("partial write %q, is_async %d, iocb %+v", e.PartialWrite, e.IsAsync, e.IOCB)
 					}
 				}
 				if f := finding(r, "journal-stall"); (f != nil) != want.journal {
 					t.Errorf("journal-stall found = %v, want %v", f != nil, want.journal)
-				} else if f != nil && (f.Journal.CommitTask == nil || f.Tree == nil || f.Journal.WaitingTasks == 0) {
+				} else if f != nil && (f.Journal == nil || f.Journal.CommitTask == nil || f.Tree == nil || f.Journal.WaitingTasks == 0) {
 					t.Errorf("journal-stall without commit thread, tree or waiters: %+v", f.Journal)
 				}
 			})
@@ -234,32 +353,99 @@ func TestRealKernel(t *testing.T) {
 	}
 }
 
-var crashField = regexp.MustCompile(`(?m)^\s*(refcount|waiter|bio_list) = (\S+?),?$`)
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
 
-// checkCrash compares the dio with crash's `struct dio ADDR` on the same
-// dump format, when the lab ran crash on it.
-func checkCrash(t *testing.T, sdir, format string, d analyzer.DIO) {
+// readCrash reads crash 9.0.2's parsed answers on one format (nil when the
+// oracle did not run crash there).
+func readCrash(t *testing.T, sdir, format string) *crashOracle {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sdir, "crash-"+format+".txt"))
+	b, err := os.ReadFile(filepath.Join(sdir, "crash-"+format+".json"))
 	if err != nil {
+		t.Logf("no crash answers on %s (crash-%s.json): nothing to compare", format, format)
+		return nil
+	}
+	var c crashOracle
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Errorf("crash-%s.json: %v", format, err)
+		return nil
+	}
+	if !c.Loaded {
+		t.Logf("%s could not load %s (rc %d): nothing to compare", c.Tool, format, c.RC)
+		return nil
+	}
+	return &c
+}
+
+// checkCrashDIO compares the dio with crash's `struct dio ADDR` on the same format.
+func checkCrashDIO(t *testing.T, c *crashOracle, format string, d analyzer.DIO) {
+	t.Helper()
+	if c == nil {
 		return
 	}
-	text := string(b)
-	i := strings.Index(text, "struct dio {")
-	if i < 0 {
-		t.Logf("crash printed no struct dio on %s (see crash-%s.txt): nothing to compare", format, format)
-		return
-	}
-	fields := map[string]string{}
-	for _, m := range crashField.FindAllStringSubmatch(text[i:], -1) {
-		if _, dup := fields[m[1]]; !dup {
-			fields[m[1]] = m[2]
+	var fields map[string]string
+	for a, f := range c.DIO {
+		if hexv(a) == d.Addr {
+			fields = f
 		}
 	}
-	if v, err := strconv.ParseInt(fields["refcount"], 0, 64); err != nil || v != d.Refcount {
-		t.Errorf("crash (%s) refcount %q, vmtriage %d", format, fields["refcount"], d.Refcount)
+	if fields == nil {
+		t.Errorf("%s (%s) printed no struct dio 0x%x", c.Tool, format, d.Addr)
+		return
+	}
+	if v, err := strconv.ParseInt(strings.TrimSpace(fields["refcount"]), 0, 64); err != nil || v != d.Refcount {
+		t.Errorf("%s (%s) refcount %q, vmtriage %d", c.Tool, format, fields["refcount"], d.Refcount)
 	}
 	if hexv(fields["waiter"]) != d.Waiter || hexv(fields["bio_list"]) != d.BioList {
-		t.Errorf("crash (%s) waiter %s bio_list %s, vmtriage 0x%x 0x%x", format, fields["waiter"], fields["bio_list"], d.Waiter, d.BioList)
+		t.Errorf("%s (%s) waiter %s bio_list %s, vmtriage 0x%x 0x%x", c.Tool, format, fields["waiter"], fields["bio_list"], d.Waiter, d.BioList)
+	}
+}
+
+// checkCrashPS compares `vmtriage ps` (the analyzer's task list) with crash's ps,
+// task by task.
+func checkCrashPS(t *testing.T, c *crashOracle, format string, tasks []analyzer.Task) {
+	t.Helper()
+	if c == nil {
+		return
+	}
+	if len(c.PS) == 0 {
+		t.Errorf("%s (%s) printed no ps", c.Tool, format)
+		return
+	}
+	row := func(pid, ppid, cpu int, task uint64, st, comm string) string {
+		return fmt.Sprintf("%d %d %d %x %s %s", pid, ppid, cpu, task, st, comm)
+	}
+	mine := map[uint64]string{}
+	for _, tk := range tasks {
+		mine[tk.Addr] = row(tk.PID, tk.PPID, tk.CPU, tk.Addr, tk.StateName(), tk.Comm)
+	}
+	theirs := map[uint64]string{}
+	for _, p := range c.PS {
+		theirs[hexv(p.Task)] = row(p.PID, p.PPID, p.CPU, hexv(p.Task), p.State, p.Comm)
+	}
+	var diffs []string
+	for a, r := range theirs {
+		if m, ok := mine[a]; !ok {
+			diffs = append(diffs, "crash only: "+r)
+		} else if m != r {
+			diffs = append(diffs, "crash "+r+" / vmtriage "+m)
+		}
+	}
+	for a, m := range mine {
+		if _, ok := theirs[a]; !ok {
+			diffs = append(diffs, "vmtriage only: "+m)
+		}
+	}
+	if len(diffs) > 0 {
+		sort.Strings(diffs)
+		n := len(diffs)
+		if n > 8 {
+			diffs = append(diffs[:8], fmt.Sprintf("... %d more", n-8))
+		}
+		t.Errorf("ps: %d of %d (crash) / %d (vmtriage) tasks differ from %s (%s): %s", n, len(c.PS), len(tasks), c.Tool, format, strings.Join(diffs, "; "))
 	}
 }

@@ -1,36 +1,48 @@
 #!/usr/bin/env bash
-# vmtriage real-kernel lab: boots Debian bookworm's 6.1 kernel under QEMU (TCG),
-# stages direct-I/O and jbd2 hangs, and dumps the guest in every format.
+# vmtriage real-kernel lab: boots Debian's kernels (5.10, 6.1, 6.12, 7.2; generic
+# and PREEMPT_RT) under QEMU (TCG), stages direct-I/O and jbd2 hangs, and dumps
+# each guest in several formats, with drgn and crash answers beside each dump.
 #
-#   testdata/realkernel/lab.sh [STEP|SCENARIO ...]
+#   testdata/realkernel/lab.sh [LINE ...] [STEP|SCENARIO ...]
 #
-# Steps: install kernel initramfs A B B-notimeout C D oracle all (default: all).
-# Cache:  ${VMTRIAGE_CACHE:-$HOME/.cache/vmtriage}/realkernel   (nothing already there
-#         is downloaded or rebuilt again; delete a file to redo its step)
+# Lines:  the names in testdata/realkernel/lines (5.10-amd64 ... 7.2-rt-amd64);
+#         default: every line.
+# Steps:  install apt roots kernel initramfs A B B-notimeout C D oracle all
+#         (default: all). A scenario implies install/apt/roots/kernel/initramfs;
+#         A and B share one boot when both are asked for (A is dumped, then B
+#         replays the race on the same writer).
+#   e.g.  lab.sh 5.10-amd64 B      lab.sh 7.2-amd64 7.2-rt-amd64 kernel      lab.sh D
+# Cache:  ${VMTRIAGE_CACHE:-$HOME/.cache/vmtriage}/realkernel ($CACHE): apt/ (a separate
+#         apt configuration for bullseye, bookworm, trixie and sid), roots/ (roots.sh),
+#         lines/<line>/ (vmlinux, release, vmlinuz, config, modules/, debug-modules/,
+#         initramfs.cpio, dumps/<scenario>/...). Nothing already there is downloaded or
+#         rebuilt again; delete a file to redo its step.
 # Env:    LAB_SKIP_EXIT=N  exit status used when the Debian mirror is unreachable
 #                          (default 0: "SKIP: Debian mirror unreachable", exit 0)
-#         LAB_KERNEL=linux-image-6.1.0-NN-amd64   pin the kernel package (default: newest)
-#         LAB_NO_INSTALL=1 do not call apt-get install
+#         LAB_KERNEL_<line>=PKG pin a line's package, e.g. LAB_KERNEL_6_1_amd64=linux-image-6.1.0-57-amd64
+#         LAB_NO_INSTALL=1 do not call apt-get install on the host
 #         LAB_FORCE=1      redo the scenarios' dumps even if meta.json exists
+#         LAB_JOBS=N       kernels downloaded/extracted in parallel (default 2)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${VMTRIAGE_CACHE:-$HOME/.cache/vmtriage}/realkernel
-mkdir -p "$CACHE"
+mkdir -p "$CACHE/lines"
 export CACHE HERE
 command -v bc >/dev/null || bc() { /usr/bin/python3 -c 'import sys; print(eval(sys.stdin.read()))'; }
 
-log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+LINE=- # the line being worked on, for log lines
+log() { printf '[lab %s %s] %s\n' "$(date +%H:%M:%S)" "$LINE" "$*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
-timed() { # timed NAME cmd...: run and append "NAME seconds" to $CACHE/timings.txt
+timed() { # timed NAME cmd...: run and append "LINE NAME seconds" to $CACHE/timings.txt
 	local name=$1 t0 rc=0; shift; t0=$(date +%s.%N)
 	"$@" || rc=$?
-	printf '%s %.1f rc=%d %s\n' "$name" "$(echo "$(date +%s.%N) - $t0" | bc)" "$rc" "$(date -Is)" >>"$CACHE/timings.txt"
+	printf '%s %s %.1f rc=%d %s\n' "$LINE" "$name" "$(echo "$(date +%s.%N) - $t0" | bc)" "$rc" "$(date -Is)" >>"$CACHE/timings.txt"
 	return $rc
 }
 
 skip_mirror() {
-	[ "$BASH_SUBSHELL" -gt 0 ] && exit 77 # the download subshell: its parent reports
+	[ "$BASH_SUBSHELL" -gt 0 ] && exit 77 # a subshell: its parent reports
 	echo "SKIP: Debian mirror unreachable"
 	exit "${LAB_SKIP_EXIT:-0}"
 }
@@ -47,12 +59,17 @@ apt_net() {
 		die "$* (exit $rc)"
 	fi
 }
-apt_update() { # apt-get update prints fetch failures as warnings and may still exit 0
-	apt_net "$CACHE/apt-update.log" $SUDO apt-get update
-}
 
+# ---------------------------------------------------------------- lines
+# line_field LINE N: field N of LINE in the lines file (1 name, 2 regex, 3 mem, 4 formats, 5 mdf level)
+line_field() { awk -v n="$1" -v f="$2" '!/^#/ && $1 == n {print $f}' "$HERE/lines"; }
+all_lines() { awk '!/^#/ && NF {print $1}' "$HERE/lines"; }
+is_line() { [ -n "$(line_field "$1" 1)" ]; }
+line_dir() { echo "$CACHE/lines/$1"; }
+
+# ---------------------------------------------------------------- host tools
 PKGS=(qemu-system-x86 busybox-static python3-drgn crash makedumpfile dmsetup dosfstools
-	jfsutils e2fsprogs fio libaio1 gdb cpio socat kmod bc time)
+	jfsutils e2fsprogs fio libaio1 gdb cpio socat kmod bc time xz-utils zstd binutils)
 
 step_install() {
 	local missing=()
@@ -62,87 +79,218 @@ step_install() {
 	[ ${#missing[@]} -eq 0 ] && { log "install: all packages present"; return 0; }
 	[ -n "${LAB_NO_INSTALL:-}" ] && die "missing packages: ${missing[*]}"
 	log "install: ${missing[*]}"
-	apt_update
-	DEBIAN_FRONTEND=noninteractive apt_net "$CACHE/apt-install.log" $SUDO apt-get install -y -q "${missing[@]}"
+	apt_net "$CACHE/apt-update.log" $SUDO apt-get -o DPkg::Lock::Timeout=600 update
+	DEBIAN_FRONTEND=noninteractive apt_net "$CACHE/apt-install.log" \
+		$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 }
 
-# Debug modules extracted for drgn (module types: journal_t, struct jfs_inode_info ...).
-MODS="drivers/block/brd drivers/md/dm-mod fs/fat/fat fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_iso8859-1
-fs/jfs/jfs fs/ext4/ext4 fs/jbd2/jbd2 fs/mbcache lib/crc16 lib/libcrc32c crypto/crc32c_generic
-drivers/firmware/qemu_fw_cfg"
+# ---------------------------------------------------------------- the lab's own apt
+# A separate apt configuration in $CACHE/apt reaching bullseye, bookworm, trixie and
+# sid; the host's /etc/apt is never changed. Used for apt-cache and apt-get download only.
+APTDIR=$CACHE/apt
+APT_OPTS=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o Dir::Etc::SourceParts=/dev/null
+	-o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache" -o "Dir::State::status=$APTDIR/status"
+	-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
+	-o Acquire::Check-Valid-Until=false -o APT::Architecture=amd64 -o APT::Architectures::=amd64
+	-o APT::Sandbox::User=root -o Acquire::Languages=none
+	-o Dir::Cache::pkgcache=pkgcache.bin -o Dir::Cache::srcpkgcache=srcpkgcache.bin)
+lapt_get() { apt-get "${APT_OPTS[@]}" "$@"; }
+lapt_cache() { apt-cache "${APT_OPTS[@]}" "$@"; }
+
+step_apt() {
+	mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial"
+	[ -e "$APTDIR/status" ] || : >"$APTDIR/status"
+	local new="$APTDIR/sources.list.new.$$"
+	cat >"$new" <<-'EOF'
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian bullseye main
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian bullseye-updates main
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian-security bullseye-security main
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian bookworm main
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian bookworm-updates main
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian-security bookworm-security main
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian trixie main
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian trixie-updates main
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian-security trixie-security main
+		deb [arch=amd64 target=Packages] http://deb.debian.org/debian sid main
+	EOF
+	if cmp -s "$new" "$APTDIR/sources.list" && [ -s "$APTDIR/resolved" ] &&
+		[ -n "$(find "$APTDIR/lists" -maxdepth 1 -name '*_Packages*' -mmin -720 2>/dev/null | head -1)" ]; then
+		rm -f "$new"; log "apt: lists fresh ($APTDIR)"; return 0
+	fi
+	exec 7>"$APTDIR/.lock"
+	flock 7
+	mv "$new" "$APTDIR/sources.list"
+	log "apt: update (bullseye bookworm trixie sid) in $APTDIR"
+	timed apt-update apt_net "$APTDIR/update.log" lapt_get update
+	grep -qiE "^(W|E): .*($NETFAIL)" "$APTDIR/update.log" && { cat "$APTDIR/update.log" >&2; skip_mirror; }
+	# every line's packages, resolved once (apt-cache parses all ten suites on each call)
+	local names l re pkg rel
+	names=$(lapt_cache pkgnames linux- 2>/dev/null)
+	: >"$APTDIR/resolved.tmp"
+	for l in $(all_lines); do
+		re=$(line_field "$l" 2)
+		pkg=$(grep -E "$re" <<<"$names" | sort -V | tail -1)
+		[ -n "$pkg" ] || { log "apt: no package matching $re"; continue; }
+		rel=${pkg#linux-image-}
+		# 7.2 on: linux-image-REL is empty, vmlinuz and modules come from linux-binary/linux-modules
+		printf '%s %s %s-dbg %s\n' "$l" "$pkg" "$pkg" "$(grep -xE "linux-(binary|modules|base)-${rel//+/\\+}" <<<"$names" | tr '\n' ' ')" >>"$APTDIR/resolved.tmp"
+	done
+	mv "$APTDIR/resolved.tmp" "$APTDIR/resolved"
+	log "apt: $(awk '{print $1 "=" $2}' "$APTDIR/resolved" | tr '\n' ' ')"
+	exec 7>&-
+	return 0
+}
+
+# ---------------------------------------------------------------- reference-tool roots
+step_roots() { # sid: crash 9.0.2, drgn 0.3.0, makedumpfile 1.7.8 (oracles, checks); trixie: crash 8.0.6, drgn 0.0.31
+	if [ -s "$CACHE/roots/sid/versions.json" ] && [ -s "$CACHE/roots/trixie/versions.json" ]; then
+		log "roots: cached"; return 0
+	fi
+	local rc=0
+	timed roots env LAB_SKIP_EXIT=77 bash "$HERE/roots.sh" sid trixie || rc=$?
+	[ $rc = 77 ] && skip_mirror
+	[ $rc = 0 ] || die "roots.sh (exit $rc)"
+}
+
+# ---------------------------------------------------------------- kernel
+# Modules the scenarios load; lab.sh copies them with their dependency closure
+# (modinfo depends and softdep pre), decompressed, then runs depmod on them.
+WANT_MODS="brd dm-mod vfat nls_cp437 nls_iso8859-1 jfs ext4 crc32c_generic qemu_fw_cfg"
+
+kernel_done() { # kernel_done DIR: the line's kernel step is complete
+	local d=$1
+	[ -s "$d/vmlinux" ] && [ -s "$d/release" ] && [ -s "$d/vmlinuz" ] && [ -s "$d/config" ] &&
+		[ -s "$d/modules/lib/modules/$(cat "$d/release")/modules.dep" ] && [ -e "$d/debug-modules/.done" ]
+}
+
+resolve_pkgs() { # resolve_pkgs LINE: the line's packages (image, -dbg, and binary/modules on 7.2)
+	local line=$1 var pkg rel
+	var=LAB_KERNEL_$(echo "$line" | tr -c 'A-Za-z0-9\n' '_')
+	if [ -n "${!var:-}" ]; then
+		pkg=${!var}; rel=${pkg#linux-image-}
+		echo "$pkg $pkg-dbg $(lapt_cache pkgnames "linux-" | grep -xE "linux-(binary|modules|base)-${rel//+/\\+}" | tr '\n' ' ')"
+		return
+	fi
+	pkg=$(awk -v l="$line" '$1 == l {$1 = ""; print}' "$APTDIR/resolved")
+	[ -n "$pkg" ] || die "no package matching $(line_field "$line" 2) in $APTDIR (apt step)"
+	echo $pkg
+}
 
 step_kernel() {
-	if [ -s "$CACHE/vmlinux" ] && [ -s "$CACHE/release" ] && [ -s "$CACHE/vmlinuz" ] && [ -e "$CACHE/modules/lib/modules/$(cat "$CACHE/release")/kernel/drivers/firmware/qemu_fw_cfg.ko" ]; then
-		log "kernel: cached ($(cat "$CACHE/release"))"; return 0
-	fi
-	local pkg=${LAB_KERNEL:-}
-	if [ -z "$pkg" ]; then
-		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)
-		if [ -z "$pkg" ]; then
-			apt_update
-			pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)
-		fi
-		if [ -z "$pkg" ]; then
-			grep -qiE "$NETFAIL" "$CACHE/apt-update.log" 2>/dev/null && skip_mirror
-			die "no linux-image-6.1.0-*-amd64 in apt-cache (is bookworm in sources.list?)"
-		fi
-	fi
-	local rel=${pkg#linux-image-}
-	mkdir -p "$CACHE/debs"
+	local line=$1 d; d=$(line_dir "$1")
+	mkdir -p "$d"
+	exec 8>"$d/.kernel.lock"
+	flock 8 # a background prefetch of the same line: wait for it
+	if kernel_done "$d"; then log "kernel: cached ($(cat "$d/release"))"; exec 8>&-; return 0; fi
+	step_apt
+	local pkgs rel
+	read -r -a pkgs <<<"$(resolve_pkgs "$line")"
+	rel=${pkgs[0]#linux-image-}
+	mkdir -p "$d/debs"
 	(
-		cd "$CACHE/debs"
-		ls "$pkg"_*.deb >/dev/null 2>&1 && ls "$pkg-dbg"_*.deb >/dev/null 2>&1 && exit 0
-		log "kernel: apt-get download $pkg $pkg-dbg (~930 MB)"
-		if ! timed download apt-get download "$pkg" "$pkg-dbg" 2>"$CACHE/debs/download.err" &&
-			! { grep -q 'Unable to locate package' "$CACHE/debs/download.err" && apt_update &&
-				timed download apt-get download "$pkg" "$pkg-dbg" 2>"$CACHE/debs/download.err"; }; then
-			cat "$CACHE/debs/download.err" >&2
-			grep -qiE "$NETFAIL" "$CACHE/apt-update.log" 2>/dev/null && exit 77
-			grep -qiE "$NETFAIL" "$CACHE/debs/download.err" && exit 77
-			exit 1
-		fi
-	) || { [ $? = 77 ] && skip_mirror; die "apt-get download $pkg"; }
-	local img dbg; img=$(ls "$CACHE/debs/$pkg"_*.deb); dbg=$(ls "$CACHE/debs/$pkg-dbg"_*.deb)
-	local tmp="$CACHE/extract.tmp"; rm -rf "$tmp"; mkdir -p "$tmp"
-	# FIRST the debug vmlinux at its stable path (others poll for it).
-	if [ ! -s "$CACHE/vmlinux" ]; then
-		log "kernel: extracting debug vmlinux and modules from $(basename "$dbg") (xz, 45-75 s)"
-		local pats=("./usr/lib/debug/boot/vmlinux-$rel")
-		for m in $MODS; do pats+=("./usr/lib/debug/lib/modules/$rel/kernel/$m.ko"); done
-		timed extract-dbg bash -c 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "${@:3}"' _ "$dbg" "$tmp" "${pats[@]}" 2>"$tmp/tar.err" || {
-			cat "$tmp/tar.err" >&2; grep -q 'Not found in archive' "$tmp/tar.err" || die "extract $dbg"; }
-		mkdir -p "$CACHE/debug-modules"
-		cp -r "$tmp/usr/lib/debug/lib/modules/$rel/kernel/." "$CACHE/debug-modules/" 2>/dev/null || true
-		mv "$tmp/usr/lib/debug/boot/vmlinux-$rel" "$CACHE/vmlinux.tmp" && mv "$CACHE/vmlinux.tmp" "$CACHE/vmlinux"
-		echo "$rel" >"$CACHE/release.tmp" && mv "$CACHE/release.tmp" "$CACHE/release"
-		log "kernel: $CACHE/vmlinux ready ($rel)"
+		cd "$d/debs"
+		for p in "${pkgs[@]}"; do
+			ls "${p}"_*.deb >/dev/null 2>&1 && continue
+			log "kernel: apt-get download $p"
+			timed "download-$p" lapt_get download "$p" 2>"$d/debs/download.err" || {
+				cat "$d/debs/download.err" >&2
+				grep -qiE "$NETFAIL" "$d/debs/download.err" && exit 77
+				exit 1
+			}
+		done
+	) || { [ $? = 77 ] && skip_mirror; die "apt-get download ${pkgs[*]}"; }
+	log "kernel: downloaded $(du -sh "$d/debs" | cut -f1) (${pkgs[*]})"
+	local tmp="$d/extract.tmp"; rm -rf "$tmp"; mkdir -p "$tmp/img" "$tmp/dbg"
+	# the image side first (small): vmlinuz, config, the whole modules tree
+	local deb
+	for deb in "$d"/debs/*.deb; do
+		case $deb in *-dbg_*) continue ;; esac
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/img" --wildcards './boot/*' '*/modules/*' 2>/dev/null || true
+	done
+	local vmlinuz config mroot
+	# boot/vmlinuz-REL, boot/config-REL; 7.2: usr/lib/modules/REL/{vmlinuz,config}
+	vmlinuz=$(find "$tmp/img" -name "vmlinuz-$rel" -o -path "*/modules/$rel/vmlinuz" | head -1)
+	config=$(find "$tmp/img" -name "config-$rel" -o -path "*/modules/$rel/config" | head -1)
+	mroot=$(find "$tmp/img" -type d -path "*/modules/$rel" | head -1)
+	[ -n "$vmlinuz" ] && [ -n "$config" ] && [ -n "$mroot" ] || die "no vmlinuz/config/modules for $rel in ${pkgs[*]}"
+	cp "$config" "$d/config"
+	cp "$vmlinuz" "$d/vmlinuz"
+	# dependency closure of the modules the scenarios load (modinfo depends + softdep pre),
+	# decompressed (busybox insmod does not read .ko.xz); depmod on the whole tree would
+	# decompress every module (minutes)
+	local closure=() m f queue=($WANT_MODS) seen=" " dep
+	declare -A path=()
+	while read -r f; do
+		m=${f##*/}; m=${m%%.ko*}; path[${m//-/_}]=$f
+	done < <(find "$mroot" -name '*.ko*')
+	while [ ${#queue[@]} -gt 0 ]; do
+		m=${queue[0]//-/_}; queue=("${queue[@]:1}")
+		case $seen in *" $m "*) continue ;; esac
+		seen="$seen$m "
+		f=${path[$m]:-}
+		[ -n "$f" ] || continue # built in, or gone on this line (7.2: crc32c_generic, libcrc32c)
+		closure+=("$f")
+		for dep in $(modinfo -F depends "$f" | tr ',' ' ') $(modinfo -F softdep "$f" | sed -n 's/.*pre: *\([^:]*\)\( post:.*\)\?$/\1/p'); do
+			queue+=("$dep")
+		done
+	done
+	mkdir -p "$tmp/full/lib/modules"; mv "$mroot" "$tmp/full/lib/modules/$rel"
+	closure=("${closure[@]/#$mroot/$tmp/full/lib/modules/$rel}")
+	rm -rf "$d/modules"; mkdir -p "$d/modules/lib/modules/$rel"
+	local kos=() rp
+	for f in $(printf '%s\n' "${closure[@]}" | sort -u); do
+		rp=${f#"$tmp/full/lib/modules/$rel/"}
+		mkdir -p "$d/modules/lib/modules/$rel/$(dirname "$rp")"
+		case $f in
+		*.ko.xz) xz -dc "$f" >"$d/modules/lib/modules/$rel/${rp%.xz}"; kos+=("${rp%.xz}") ;;
+		*.ko.zst) zstd -qdc "$f" >"$d/modules/lib/modules/$rel/${rp%.zst}"; kos+=("${rp%.zst}") ;;
+		*.ko.gz) gzip -dc "$f" >"$d/modules/lib/modules/$rel/${rp%.gz}"; kos+=("${rp%.gz}") ;;
+		*) cp "$f" "$d/modules/lib/modules/$rel/$rp"; kos+=("$rp") ;;
+		esac
+	done
+	for f in modules.builtin modules.builtin.modinfo modules.order; do
+		if [ -e "$tmp/full/lib/modules/$rel/$f" ]; then cp "$tmp/full/lib/modules/$rel/$f" "$d/modules/lib/modules/$rel/"; else : >"$d/modules/lib/modules/$rel/$f"; fi
+	done
+	depmod -b "$d/modules" "$rel" || die "depmod"
+	log "kernel: modules ${kos[*]}"
+	rm -rf "$tmp/img" "$tmp/full"
+	# the debug vmlinux and the debug modules of the closure (xz: tar reads the whole archive)
+	if [ ! -s "$d/vmlinux" ] || [ ! -e "$d/debug-modules/.done" ]; then
+		log "kernel: extracting the debug vmlinux and modules from $(basename "$(ls "$d"/debs/*-dbg_*.deb)")"
+		local pats=('*vmlinux*')
+		for rp in "${kos[@]}"; do pats+=("*/debug/*modules/$rel/$rp"); done
+		timed extract-dbg bash -c 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "${@:3}"' _ "$(ls "$d"/debs/*-dbg_*.deb)" "$tmp/dbg" "${pats[@]}" 2>"$tmp/tar.err" || {
+			cat "$tmp/tar.err" >&2; grep -q 'Not found in archive' "$tmp/tar.err" || die "extract dbg"; }
+		# the vmlinux: the biggest regular file named vmlinux* (7.2's boot/ path is a symlink)
+		local vml; vml=$(find "$tmp/dbg" -type f -name 'vmlinux*' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
+		[ -n "$vml" ] || die "no debug vmlinux in the -dbg package"
+		rm -rf "$d/debug-modules"; mkdir -p "$d/debug-modules"
+		local dm; dm=$(find "$tmp/dbg" -type d -path "*/modules/$rel" | head -1)
+		[ -n "$dm" ] && cp -r "$dm/kernel/." "$d/debug-modules/"
+		touch "$d/debug-modules/.done"
+		mv "$vml" "$d/vmlinux.tmp" && mv "$d/vmlinux.tmp" "$d/vmlinux"
+		rm -f "$d/vmlinux.nm" "$d/offsets.json"
 	fi
-	log "kernel: extracting vmlinuz, config and modules from $(basename "$img")"
-	local pats=("./boot/vmlinuz-$rel" "./boot/config-$rel" "./boot/System.map-$rel")
-	for m in $MODS; do pats+=("./lib/modules/$rel/kernel/$m.ko"); done
-	dpkg-deb --fsys-tarfile "$img" | tar -x -C "$tmp" "${pats[@]}" || die "extract $img"
-	cp "$tmp/boot/config-$rel" "$CACHE/config"
-	cp "$tmp/boot/System.map-$rel" "$CACHE/System.map"
-	rm -rf "$CACHE/modules"; mkdir -p "$CACHE/modules/lib/modules"
-	mv "$tmp/lib/modules/$rel" "$CACHE/modules/lib/modules/"
-	touch "$CACHE/modules/lib/modules/$rel/"{modules.order,modules.builtin,modules.builtin.modinfo}
-	depmod -b "$CACHE/modules" "$rel" || die "depmod"
-	mv "$tmp/boot/vmlinuz-$rel" "$CACHE/vmlinuz"
-	rm -rf "$tmp"
-	log "kernel: done"
+	echo "$rel" >"$d/release.tmp" && mv "$d/release.tmp" "$d/release"
+	echo "${pkgs[*]}" >"$d/packages"
+	rm -rf "$tmp" "$d/debs"
+	log "kernel: done ($rel; $(du -sh "$d" | cut -f1))"
+	exec 8>&-
 }
 
+# ---------------------------------------------------------------- initramfs
 step_initramfs() {
-	local out="$CACHE/initramfs.cpio" stamp
-	stamp=$(cat "$HERE/init.sh" "$CACHE/release" | sha256sum | cut -c1-16)
+	local line=$1 d; d=$(line_dir "$1")
+	local out="$d/initramfs.cpio" stamp
+	stamp=$(cat "$HERE/init.sh" "$d/release" "$d/modules/lib/modules/"*/modules.dep | sha256sum | cut -c1-16)
 	if [ -s "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
 		log "initramfs: cached"; return 0
 	fi
-	local rel root="$CACHE/initramfs.tmp"; rel=$(cat "$CACHE/release")
+	local root="$d/initramfs.tmp"
 	rm -rf "$root"; mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,mnt,tmp,etc}
 	cp /bin/busybox "$root/bin/busybox"
 	for a in $(/bin/busybox --list); do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"; done
-	cp -a "$CACHE/modules/lib/modules" "$root/lib/"
+	cp -a "$d/modules/lib/modules" "$root/lib/"
 	# dynamic tools from the host, with their libraries
 	local bins=(/usr/sbin/dmsetup /usr/sbin/mkfs.ext4 /usr/sbin/mke2fs /usr/sbin/mkfs.jfs /usr/sbin/mkfs.vfat
 		/usr/bin/fio /usr/bin/dd)
@@ -161,34 +309,103 @@ step_initramfs() {
 	log "initramfs: $(du -h "$out" | cut -f1)"
 }
 
-step_scenario() {
-	local sc=$1 dir="$CACHE/dumps/$1"
-	if [ -s "$dir/meta.json" ] && [ -z "${LAB_FORCE:-}" ]; then log "$sc: cached ($dir)"; return 0; fi
-	log "$sc: boot and dump"
-	timed "scenario-$sc" /usr/bin/python3 "$HERE/run_scenario.py" --cache "$CACHE" --scenario "$sc" || die "scenario $sc"
+# ---------------------------------------------------------------- scenarios
+scenario_done() { [ -s "$(line_dir "$1")/dumps/$2/meta.json" ] && [ -z "${LAB_FORCE:-}" ]; }
+
+step_scenarios() { # step_scenarios LINE SC...: boot and dump (A and B share a boot)
+	local line=$1 d todo=() s; d=$(line_dir "$1"); shift
+	for s in "$@"; do
+		if scenario_done "$line" "$s"; then log "$s: cached ($d/dumps/$s)"; else todo+=("$s"); fi
+	done
+	local ab=0
+	[[ " ${todo[*]:-} " == *" A "* && " ${todo[*]:-} " == *" B "* ]] && ab=1
+	for s in "${todo[@]}"; do
+		local args=(--scenario "$s") name=$s
+		if [ $ab = 1 ]; then
+			[ "$s" = B ] && continue
+			[ "$s" = A ] && { args=(--scenario A --scenario B); name=A+B; }
+		fi
+		log "$name: boot and dump ($(line_field "$line" 3) MiB, $(line_field "$line" 4) formats)"
+		timed "scenario-$name" /usr/bin/python3 "$HERE/run_scenario.py" --cache "$d" --lab "$CACHE" "${args[@]}" \
+			--mem "$(line_field "$line" 3)" --formats "$(line_field "$line" 4)" --mdf-level "$(line_field "$line" 5)" ||
+			die "scenario $name"
+	done
 }
 
 step_oracle() {
-	local sc=$1 dir="$CACHE/dumps/$1"
-	[ -s "$dir/meta.json" ] || die "$sc: no dumps"
-	if [ -s "$dir/drgn.json" ] && [ -z "${LAB_FORCE:-}" ]; then log "$sc: oracle cached"; return 0; fi
+	local line=$1 sc=$2 d; d=$(line_dir "$1")
+	[ -s "$d/dumps/$sc/meta.json" ] || die "$sc: no dumps"
+	if [ -s "$d/dumps/$sc/drgn.json" ] && [ -z "${LAB_FORCE:-}" ]; then log "$sc: oracle cached"; return 0; fi
 	log "$sc: drgn and crash oracles"
-	timed "oracle-$sc" /usr/bin/python3 "$HERE/oracle.py" --cache "$CACHE" --scenario "$sc" || die "oracle $sc"
+	timed "oracle-$sc" /usr/bin/python3 "$HERE/oracle.py" --cache "$d" --scenario "$sc" || die "oracle $sc"
 }
 
+# ---------------------------------------------------------------- driver
 SCENARIOS=(A B B-notimeout C D)
-[ $# -gt 0 ] || set -- all
-for step in "$@"; do
-	case $step in
-	install) step_install ;;
-	kernel) step_kernel ;;
-	initramfs) step_initramfs ;;
-	A | B | B-notimeout | C | D) step_install; step_kernel; step_initramfs; step_scenario "$step"; step_oracle "$step" ;;
-	oracle) for s in "${SCENARIOS[@]}"; do [ -s "$CACHE/dumps/$s/meta.json" ] && step_oracle "$s"; done ;;
-	all)
-		step_install; step_kernel; step_initramfs
-		for s in "${SCENARIOS[@]}"; do step_scenario "$s"; step_oracle "$s"; done ;;
-	*) die "unknown step $step (install kernel initramfs A B B-notimeout C D oracle all)" ;;
+LINES=() STEPS=()
+for a in "$@"; do
+	if is_line "$a"; then LINES+=("$a"); else STEPS+=("$a"); fi
+done
+[ ${#LINES[@]} -gt 0 ] || mapfile -t LINES < <(all_lines)
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(all)
+for s in "${STEPS[@]}"; do
+	case $s in
+	install | apt | roots | kernel | initramfs | oracle | all | A | B | B-notimeout | C | D) ;;
+	*) die "unknown line or step '$s' (lines: $(all_lines | xargs); steps: install apt roots kernel initramfs A B B-notimeout C D oracle all)" ;;
 	esac
 done
-log "done: $CACHE"
+
+# prefetch: download and extract the kernels of the later lines in the background,
+# LAB_JOBS at a time, while the first line boots (each kernel step holds its line's lock)
+PREFETCH=
+prefetch() {
+	[ ${#LINES[@]} -gt 1 ] || return 0
+	local todo=() l
+	for l in "${LINES[@]}"; do kernel_done "$(line_dir "$l")" || todo+=("$l"); done
+	[ ${#todo[@]} -gt 0 ] || return 0
+	log "prefetch: kernels of ${todo[*]} (${LAB_JOBS:-2} at a time, log $CACHE/prefetch.log)"
+	printf '%s\n' "${todo[@]}" | xargs -P "${LAB_JOBS:-2}" -I{} bash "$HERE/lab.sh" {} kernel >>"$CACHE/prefetch.log" 2>&1 &
+	PREFETCH=$!
+}
+cleanup() { [ -n "$PREFETCH" ] && kill "$PREFETCH" 2>/dev/null; return 0; }
+trap cleanup EXIT
+
+want() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+needs_boot=0
+for s in "${STEPS[@]}"; do case $s in all | A | B | B-notimeout | C | D) needs_boot=1 ;; esac; done
+
+if want install || [ $needs_boot = 1 ]; then step_install; fi
+if want apt || want kernel || [ $needs_boot = 1 ]; then step_apt; fi
+if want roots || want oracle || [ $needs_boot = 1 ]; then
+	if [ $needs_boot = 1 ] || want kernel; then
+		# roots.sh (debootstrap, ~2-3 min each) runs beside the kernel downloads
+		( step_roots ) >>"$CACHE/roots.log" 2>&1 & ROOTS_PID=$!
+	else
+		step_roots
+	fi
+fi
+if want kernel || [ $needs_boot = 1 ]; then prefetch; fi
+if [ -n "${ROOTS_PID:-}" ] && [ $needs_boot = 1 ]; then
+	wait "$ROOTS_PID" || { tail -20 "$CACHE/roots.log" >&2; grep -q 'SKIP: Debian mirror' "$CACHE/roots.log" && skip_mirror; die "roots (log $CACHE/roots.log)"; }
+	ROOTS_PID=
+fi
+
+for LINE in "${LINES[@]}"; do
+	if want kernel || [ $needs_boot = 1 ]; then step_kernel "$LINE"; fi
+	if want initramfs || [ $needs_boot = 1 ]; then step_initramfs "$LINE"; fi
+	scs=()
+	if want all; then scs=("${SCENARIOS[@]}"); else
+		for s in "${SCENARIOS[@]}"; do want "$s" && scs+=("$s"); done
+	fi
+	[ ${#scs[@]} -gt 0 ] && step_scenarios "$LINE" "${scs[@]}"
+	if want oracle || [ ${#scs[@]} -gt 0 ]; then
+		ors=("${scs[@]}")
+		want oracle && ors=("${SCENARIOS[@]}")
+		for s in "${ors[@]}"; do [ -s "$(line_dir "$LINE")/dumps/$s/meta.json" ] && step_oracle "$LINE" "$s"; done
+	fi
+	timed line-done true
+done
+LINE=-
+if [ -n "${ROOTS_PID:-}" ]; then wait "$ROOTS_PID" || die "roots (log $CACHE/roots.log)"; fi
+if [ -n "$PREFETCH" ]; then wait "$PREFETCH" || true; PREFETCH=; fi
+log "done: $CACHE ($(du -sh "$CACHE" | cut -f1))"

@@ -1,9 +1,15 @@
 #!/usr/bin/python3
 """Boot one lab scenario under QEMU (TCG), drive it by console markers, replay
-the dio race through the gdb stub (B, B-notimeout, C) and dump the guest in
-every format. Stdlib only (drgn is used in a subprocess for DWARF offsets).
+the dio race through the gdb stub (B, B-notimeout, C) and dump the guest.
+Stdlib only (drgn runs in a subprocess, in the sid root when it exists).
 
-  run_scenario.py --cache DIR --scenario A|B|B-notimeout|C|D
+  run_scenario.py --cache LINEDIR --lab CACHE --scenario A|B|B-notimeout|C|D
+                  [--scenario B] [--mem MiB] [--formats full|lite] [--mdf-level N]
+
+--scenario twice (A then B): one boot; A is dumped with the VM stopped, then the
+VM continues and B replays the race on the same writer.
+formats full: elf-paging elf-nopaging kdump-zlib-flat mdf-zlib mdf-lzo;
+        lite: kdump-zlib-flat mdf-zlib, and elf-nopaging for B only.
 """
 import argparse
 import json
@@ -17,7 +23,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PY = "/usr/bin/python3"  # Debian's python3 carries python3-drgn
+PY = "/usr/bin/python3"  # the host's python3 (stdlib only here)
+LAB = None  # the lab cache (--lab): roots/ lives there
 
 T0 = time.time()
 
@@ -31,12 +38,13 @@ class Fail(Exception):
 
 
 class Guest:
-    def __init__(self, cache, scenario, workdir, attempt):
+    def __init__(self, cache, scenario, workdir, console, mem):
         self.cache = cache
         self.scenario = scenario
         self.kscen = scenario.split("-")[0]  # B-notimeout boots scenario B
         self.dir = workdir
-        self.console = os.path.join(cache, "dumps", scenario, f"console-{attempt}.log")
+        self.mem = mem
+        self.console = console
         self.qmp_path = os.path.join(workdir, "qmp.sock")
         self.cmd_path = os.path.join(workdir, "cmd.sock")
         self.gdb_port = free_port()
@@ -52,7 +60,7 @@ class Guest:
         append = ("console=ttyS0,115200 loglevel=4 panic=-1 oops=panic nmi_watchdog=0 "
                   f"vmtriage.scenario={self.kscen} {append_extra}").strip()
         self.append = append
-        args = ["qemu-system-x86_64", "-machine", "q35,accel=tcg", "-m", "1024", "-smp", "2",
+        args = ["qemu-system-x86_64", "-machine", "q35,accel=tcg", "-m", str(self.mem), "-smp", "2",
                 "-device", "vmcoreinfo", "-display", "none", "-no-reboot", "-nodefaults",
                 "-kernel", os.path.join(self.cache, "vmlinuz"),
                 "-initrd", os.path.join(self.cache, "initramfs.cpio"),
@@ -188,6 +196,22 @@ def static_symbols(cache, names):
     return out
 
 
+def in_root(cmd):
+    """cmd run with the sid root's tools (drgn 0.3.0, makedumpfile 1.7.8) when roots.sh
+    built it, else on the host (python3-drgn 0.0.22, makedumpfile 1.7.2)."""
+    if LAB and os.path.exists(os.path.join(LAB, "roots", "sid", "versions.json")):
+        return [os.path.join(HERE, "inroot.sh"), "sid"] + cmd
+    return cmd
+
+
+def root_env():
+    env = dict(os.environ)
+    env["INROOT_BIND"] = HERE + ":ro"
+    if LAB:
+        env["VMTRIAGE_CACHE"] = os.path.dirname(LAB)  # inroot.sh appends /realkernel
+    return env
+
+
 def dwarf_offsets(cache):
     """Field offsets from the vmlinux's DWARF (drgn), cached in offsets.json."""
     path = os.path.join(cache, "offsets.json")
@@ -198,11 +222,18 @@ import drgn, json, sys
 prog = drgn.Program()
 prog.load_debug_info([sys.argv[1]], default=False, main=False)
 def off(t, f): return drgn.offsetof(prog.type(t), f)
+def first(t, *fs):
+    for f in fs:
+        try:
+            return off(t, f)
+        except LookupError:
+            pass
+    raise LookupError(f"{t}: none of {fs}")
 o = {
  "task.tasks": off("struct task_struct", "tasks"),
  "task.pid": off("struct task_struct", "pid"),
  "task.stack": off("struct task_struct", "stack"),
- "task.state": off("struct task_struct", "__state"),
+ "task.state": first("struct task_struct", "__state", "state"),  # state until 5.13
  "task.comm": off("struct task_struct", "comm"),
  "task.signal": off("struct task_struct", "signal"),
  "task.thread_node": off("struct task_struct", "thread_node"),
@@ -222,11 +253,13 @@ except LookupError:
     pass
 print(json.dumps(o))
 '''
-    r = subprocess.run([PY, "-c", code, os.path.join(cache, "vmlinux")], capture_output=True, text=True)
+    r = subprocess.run(in_root(["python3", "-c", code, os.path.join(cache, "vmlinux")]), capture_output=True,
+                       text=True, env=root_env())
     if r.returncode:
         raise Fail("drgn offsets: " + r.stderr)
     o = json.loads(r.stdout)
-    json.dump(o, open(path, "w"), indent=1)
+    json.dump(o, open(path + ".tmp", "w"), indent=1)
+    os.rename(path + ".tmp", path)
     return o
 
 
@@ -275,18 +308,28 @@ def phoff64_copy(src, dst):
         f.write(ph)
 
 
-def drgn_check(cache, sc, dump, meta):
-    """Run oracle_drgn.py on the paging:true dump and check the scenario's expectations."""
+def run_drgn(cache, dump):
+    """oracle_drgn.py on one dump; returns (json or None, error text)."""
     import glob
     mods = sorted(glob.glob(os.path.join(cache, "debug-modules", "**", "*.ko"), recursive=True))
-    r = subprocess.run([PY, os.path.join(HERE, "oracle_drgn.py"), dump, os.path.join(cache, "vmlinux")] + mods,
-                       capture_output=True, text=True)
+    cmd = in_root(["python3", os.path.join(HERE, "oracle_drgn.py"), dump, os.path.join(cache, "vmlinux")] + mods)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=root_env())
     if r.returncode:
-        return {"ok": False, "error": r.stderr[-2000:]}
-    o = json.loads(r.stdout)
+        return None, r.stderr[-2000:]
+    try:
+        return json.loads(r.stdout), None
+    except ValueError as e:
+        return None, f"{e}: {r.stdout[-500:]} {r.stderr[-1500:]}"
+
+
+def drgn_check(cache, sc, dump, meta):
+    """Run oracle_drgn.py on one dump and check the scenario's expectations."""
+    o, err = run_drgn(cache, dump)
+    if o is None:
+        return {"ok": False, "dump": os.path.basename(dump), "error": err}
     w = int(meta["guest"]["writer"])
     wt = [t for t in o["un_tasks"] if t["pid"] == w]
-    seen = {"un_pids": [t["pid"] for t in o["un_tasks"]]}
+    seen = {"dump": os.path.basename(dump), "un_pids": [t["pid"] for t in o["un_tasks"]]}
     for t in o["un_tasks"]:
         log(f"drgn: UN pid {t['pid']} {t['comm']} task {t['task']} cpu {t['cpu']} "
             f"{' < '.join(x for x in t['stack'][3:8])}" + (f" dio {json.dumps(t['dio'])}" if "dio" in t else ""))
@@ -317,158 +360,254 @@ def drgn_check(cache, sc, dump, meta):
     return seen
 
 
-def run(args):
-    cache = args.cache
-    sc = args.scenario
-    outdir = os.path.join(cache, "dumps", sc)
-    os.makedirs(outdir, exist_ok=True)
-    for f in os.listdir(outdir):
-        os.unlink(os.path.join(outdir, f))
-    release = open(os.path.join(cache, "release")).read().strip()
-    meta = {"scenario": sc, "release": release, "timings": {}, "formats": {}, "host": {}}
-    meta["host"]["qemu"] = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
-                                          text=True).stdout.splitlines()[0]
-    extra = ""
-    if sc == "B-notimeout":
-        extra = "vmtriage.hung=0"
-    offsets = dwarf_offsets(cache)
-    statics = static_symbols(cache, {"_stext", "_text", "init_task"})
-    meta["dio_offsets"] = {k: v for k, v in offsets.items() if k.startswith("dio.")}
+FULL = ["elf-paging", "elf-nopaging", "kdump-zlib-flat", "mdf-zlib", "mdf-lzo"]
 
-    guest = None
-    for attempt in (1, 2):
+
+def formats_for(profile, sc):
+    if profile == "full":
+        return list(FULL)
+    return ["kdump-zlib-flat", "mdf-zlib"] + (["elf-nopaging"] if sc == "B" else [])
+
+
+def makedumpfile(cache, outdir, name, flag, level, elf_nopaging, meta):
+    """makedumpfile from the paging:false ELF: the sid root's 1.7.8 if there (the host's
+    1.7.2 reads program headers at 64, so it gets a copy with them moved there)."""
+    vmlinux = os.path.join(cache, "vmlinux")
+    out = os.path.join(outdir, name + ".vmcore")
+    tries = []
+    tmp = os.path.join(outdir, "tmp-phoff64.elf")
+    for src, x in (("elf-nopaging", False), ("elf-nopaging-phoff64", False), ("elf-nopaging-phoff64", True)):
+        if os.path.exists(out):
+            os.unlink(out)
+        srcpath = elf_nopaging
+        if src == "elf-nopaging-phoff64":
+            srcpath = tmp
+            if not os.path.exists(srcpath):
+                phoff64_copy(elf_nopaging, srcpath)
+        cmd = in_root(["makedumpfile", flag, "-d", str(level)] + (["-x", vmlinux] if x else []) + [srcpath, out])
+        t = time.time()
+        r = subprocess.run(cmd, capture_output=True, text=True, env=root_env())
+        dt = round(time.time() - t, 1)
+        msg = (r.stdout + r.stderr).strip().splitlines()
+        tries.append({"cmd": " ".join(cmd), "rc": r.returncode, "seconds": dt, "output_tail": msg[-4:]})
+        if r.returncode == 0 and os.path.exists(out) and os.path.getsize(out) > 0:
+            meta["formats"][name] = {"path": out, "bytes": os.path.getsize(out), "seconds": dt,
+                                     "how": " ".join(cmd[:-2]) + f" {src}.vmcore", "dump_level": level, "tries": tries}
+            log(f"{name}: ok from {src}{' -x vmlinux' if x else ''} -d {level} ({dt}s)")
+            break
+        log(f"{name}: failed from {src}{' -x' if x else ''}: {msg[-1:]}")
+    else:
+        meta["formats"][name] = {"error": "makedumpfile failed every way", "tries": tries}
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    return name in meta["formats"] and "error" not in meta["formats"][name]
+
+
+def dump_scenario(guest, cache, sc, outdir, meta, profile, level):
+    """With the VM stopped: QMP dumps, the drgn check, makedumpfile (checked against the ELF)."""
+    want = formats_for(profile, sc)
+    # the paging:true ELF only where it is kept, or where only the host's drgn 0.0.22 can check
+    check_on = "elf-nopaging" if in_root(["x"]) != ["x"] else "elf-paging"
+    dumps = [("elf-paging", {"paging": True}),
+             ("elf-nopaging", {"paging": False}),
+             ("kdump-zlib-flat", {"paging": False, "format": "kdump-zlib"})]
+    for name, a in dumps:
+        if name not in want and name != check_on and not (name == "elf-nopaging" and ("mdf-zlib" in want)):
+            continue
+        path = os.path.join(outdir, name + ".vmcore")
+        t = time.time()
+        guest.qmp_cmd("dump-guest-memory", timeout=900, protocol="file:" + path, **a)
+        dt = round(time.time() - t, 1)
+        meta["formats"][name] = {"path": path, "bytes": os.path.getsize(path), "seconds": dt,
+                                 "how": "QMP dump-guest-memory " + json.dumps(a)}
+        log(f"dump {name}: {os.path.getsize(path) >> 20} MiB in {dt}s")
+        if name == check_on:
+            t = time.time()
+            meta["drgn_check"] = drgn_check(cache, sc, path, meta)
+            meta["timings"]["drgn_check_s"] = round(time.time() - t, 1)
+            if not meta["drgn_check"]["ok"]:
+                log("drgn check FAILED: " + json.dumps(meta["drgn_check"])[:3000])
+    nopaging = os.path.join(outdir, "elf-nopaging.vmcore")
+    for name, flag in (("mdf-zlib", "-c"), ("mdf-lzo", "-l")):
+        if name not in want:
+            continue
+        t = time.time()
+        lv = level
+        while makedumpfile(cache, outdir, name, flag, lv, nopaging, meta):
+            # the makedumpfile file must show what the ELF shows (6.10+ page types fool
+            # makedumpfile's filters into dropping live slab pages)
+            if name != "mdf-zlib" or not meta.get("drgn_check", {}).get("ok"):
+                break
+            c = drgn_check(cache, sc, os.path.join(outdir, name + ".vmcore"), meta)
+            same = c.get("ok") and c.get("un_pids") == meta["drgn_check"].get("un_pids") and \
+                c.get("dio") == meta["drgn_check"].get("dio")
+            meta.setdefault("mdf_checks", []).append({"dump_level": lv, "same_as_elf": bool(same),
+                                                      "check": c})
+            if same or lv == 1:
+                if not same:
+                    log(f"{name} -d 1 still differs from the ELF: {json.dumps(c)[:2000]}")
+                break
+            log(f"{name} -d {lv} differs from the ELF ({c.get('error') or c.get('un_pids')}): again with -d 1")
+            lv = 1
+        if name == "mdf-zlib" and lv != level:
+            # mdf-lzo gets the level that worked
+            level = lv
+        meta["timings"][name + "_s"] = round(time.time() - t, 1)
+    for name in ("elf-paging", "elf-nopaging"):
+        if name not in want and name in meta["formats"]:
+            os.unlink(meta["formats"][name]["path"])
+            meta["formats"][name]["deleted"] = "used to make/check the kept formats, not kept (lab lines file)"
+    meta["formats_kept"] = [f for f in FULL if f in want and os.path.exists(os.path.join(outdir, f + ".vmcore"))]
+
+
+def boot(cache, first, outdir, extra, mem, meta):
+    """Boot until READY (and the command loop). A boot that dies or times out before
+    READY is retried (7.2 under TCG oopses early in one boot out of two)."""
+    attempts = 3
+    for attempt in range(1, attempts + 1):
         work = tempfile.mkdtemp(prefix="vmtriage-lab-")
-        guest = Guest(cache, sc, work, attempt)
+        guest = Guest(cache, first, work, os.path.join(outdir, f"console-{attempt}.log"), mem)
         t = time.time()
         try:
             guest.start(extra)
-            boot = guest.wait_marker(r"VMTRIAGE-BOOT .*fw_cfg=(\d+)", 240)
-            if boot.group(1) != "1":
+            bm = guest.wait_marker(r"VMTRIAGE-BOOT .*fw_cfg=(\d+)", 240)
+            if bm.group(1) != "1":
                 raise Fail("no etc/vmcoreinfo in the guest's fw_cfg: dumps would carry no VMCOREINFO")
             meta["timings"]["boot_to_init_s"] = round(time.time() - t, 1)
             ready = guest.wait_marker(r"VMTRIAGE-READY (.*)", 300)
             meta["timings"]["boot_to_ready_s"] = round(time.time() - t, 1)
             guest.wait_marker(r"VMTRIAGE-CMDLOOP", 30)
-            break
-        except TimeoutError as e:
+            meta["boot_attempts"] = attempt
+            return guest, ready
+        except (TimeoutError, Fail) as e:
             log(f"attempt {attempt}: {e}; console tail:\n{guest.buf[-3000:]}")
+            meta.setdefault("failed_boots", []).append({"attempt": attempt, "error": str(e)[:500],
+                                                        "console_tail": guest.buf[-1500:]})
             guest.stop()
             shutil.rmtree(work, ignore_errors=True)
-            if attempt == 2:
-                raise Fail(f"boot timed out twice: {e}")
+            if attempt == attempts:
+                raise Fail(f"boot failed {attempts} times: {e}")
         except Exception:
             guest.stop()
             log("console tail:\n" + guest.buf[-4000:])
             raise
-    meta["qemu_args"] = guest.qemu_args
-    meta["append"] = guest.append
+
+
+def race(guest, writer, offsets, runtime, outdir, meta):
+    env = {"LAB_OFFSETS": json.dumps(offsets), "LAB_INIT_TASK": runtime["init_task"], "LAB_PID": writer}
+    t = time.time()
+    found = gdb_dio(guest, "clear", env, outdir, "1-clear")
+    meta["race"] = {"before": found}
+    log(f"dio {found['dio']} refcount={found['refcount']} waiter={found['waiter']} -> waiter=0")
+    rc = guest.guest_cmd("dmsetup resume lab && sync /mnt/. 2>/dev/null; sleep 1; "
+                         f"grep State /proc/{writer}/status; cat /proc/{writer}/stack", 120)
+    meta["race"]["resume_rc"] = rc
+    # wait until the bio completed: refcount must be 1
+    for i in range(10):
+        env["LAB_DIO"] = found["dio"]
+        after = gdb_dio(guest, "restore", env, outdir, f"2-restore-{i}")
+        if after.get("restored"):
+            break
+        guest.guest_cmd("sleep 1", 30)
+    else:
+        raise Fail(f"refcount never dropped to 1: {after}")
+    meta["race"]["after"] = after
+    meta["timings"]["race_replay_s"] = round(time.time() - t, 1)
+    guest.guest_cmd(f"grep State /proc/{writer}/status; cat /proc/{writer}/stack", 60)
+    log(f"race replayed: {after}")
+
+
+def run(args):
+    global LAB
+    LAB = args.lab
+    cache = args.cache
+    scs = args.scenario
+    if len(scs) > 1 and scs != ["A", "B"]:
+        raise Fail("only A then B can share a boot")
+    outdirs = {sc: os.path.join(cache, "dumps", sc) for sc in scs}
+    for d in outdirs.values():
+        os.makedirs(d, exist_ok=True)
+        for f in os.listdir(d):
+            os.unlink(os.path.join(d, f))
+    release = open(os.path.join(cache, "release")).read().strip()
+    qemu_version = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+                                  text=True).stdout.splitlines()[0]
+    metas = {sc: {"scenario": sc, "release": release, "line": os.path.basename(cache.rstrip("/")),
+                  "timings": {}, "formats": {}, "host": {"qemu": qemu_version}, "mem_mib": args.mem,
+                  "formats_profile": args.formats} for sc in scs}
+    if len(scs) > 1:
+        for sc in scs:
+            metas[sc]["shared_boot"] = scs
+    extra = ""
+    if scs[0] == "B-notimeout":
+        extra = "vmtriage.hung=0"
+    offsets = dwarf_offsets(cache)
+    statics = static_symbols(cache, {"_stext", "_text", "init_task"})
+    first = metas[scs[0]]
+    t_start = time.time()
+    guest, ready = boot(cache, scs[0], outdirs[scs[0]], extra, args.mem, first)
     try:
         ks = dict(re.findall(r"(\w+)=(0x[0-9a-f]+)", re.search(r"VMTRIAGE-KALLSYMS (.*)", guest.buf).group(1)))
         runtime = {k: int(v, 16) for k, v in ks.items()}
         kaslr = runtime["_stext"] - statics["_stext"]
-        meta["kaslr_offset"] = hex(kaslr)
-        meta["kallsyms"] = {k: hex(v) for k, v in runtime.items()}
-        meta["hung_task_timeout_secs"] = int(re.search(r"hung_task_timeout_secs=(\d+)", guest.buf).group(1))
         info = dict(kv.split("=", 1) for kv in ready.group(1).split() if "=" in kv)
-        meta["guest"] = info
-        meta["guest_ready_line"] = ready.group(0)
         log(f"READY {ready.group(1)}; KASLR offset {kaslr:#x}")
         writer = int(info["writer"])
         ready_time = time.time()
-
-        if sc in ("B", "B-notimeout", "C"):
-            env = {"LAB_OFFSETS": json.dumps(offsets), "LAB_INIT_TASK": runtime["init_task"], "LAB_PID": writer}
+        for i, sc in enumerate(scs):
+            meta = metas[sc]
+            for k in ("boot_to_init_s", "boot_to_ready_s"):
+                if k in first["timings"]:
+                    meta["timings"][k] = first["timings"][k]
+            meta["qemu_args"] = guest.qemu_args
+            meta["append"] = guest.append
+            meta["dio_offsets"] = {k: v for k, v in offsets.items() if k.startswith("dio.")}
+            meta["kaslr_offset"] = hex(kaslr)
+            meta["kallsyms"] = {k: hex(v) for k, v in runtime.items()}
+            meta["hung_task_timeout_secs"] = int(re.search(r"hung_task_timeout_secs=(\d+)", guest.buf).group(1))
+            meta["guest"] = info
+            meta["guest_ready_line"] = ready.group(0)
+            if i > 0:
+                guest.qmp_cmd("cont")
+            if sc in ("B", "B-notimeout", "C"):
+                race(guest, writer, offsets, runtime, outdirs[sc], meta)
+            meta["timings"]["ready_to_dump_guest_s"] = round(time.time() - ready_time, 1)
+            # all formats of a scenario from one stopped VM: identical memory in every file
+            guest.qmp_cmd("stop")
+            meta["vm_stopped_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
             t = time.time()
-            found = gdb_dio(guest, "clear", env, outdir, "1-clear")
-            meta["race"] = {"before": found}
-            log(f"dio {found['dio']} refcount={found['refcount']} waiter={found['waiter']} -> waiter=0")
-            rc = guest.guest_cmd("dmsetup resume lab && sync /mnt/. 2>/dev/null; sleep 1; "
-                                 f"grep State /proc/{writer}/status; cat /proc/{writer}/stack", 120)
-            meta["race"]["resume_rc"] = rc
-            # wait until the bio completed: refcount must be 1
-            for i in range(10):
-                env["LAB_DIO"] = found["dio"]
-                after = gdb_dio(guest, "restore", env, outdir, f"2-restore-{i}")
-                if after.get("restored"):
-                    break
-                guest.guest_cmd("sleep 1", 30)
-            else:
-                raise Fail(f"refcount never dropped to 1: {after}")
-            meta["race"]["after"] = after
-            meta["timings"]["race_replay_s"] = round(time.time() - t, 1)
-            rc = guest.guest_cmd(f"grep State /proc/{writer}/status; cat /proc/{writer}/stack", 60)
-            log(f"race replayed: {after}")
-        meta["timings"]["ready_to_dump_guest_s"] = round(time.time() - ready_time, 1)
-        # all formats from one stopped VM: identical memory in every file
-        guest.qmp_cmd("stop")
-        meta["vm_stopped_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        dumps = [("elf-paging", {"paging": True}),
-                 ("elf-nopaging", {"paging": False}),
-                 ("kdump-zlib-flat", {"paging": False, "format": "kdump-zlib"})]
-        for name, a in dumps:
-            path = os.path.join(outdir, name + ".vmcore")
-            t = time.time()
-            guest.qmp_cmd("dump-guest-memory", timeout=900, protocol="file:" + path, **a)
-            dt = round(time.time() - t, 1)
-            meta["formats"][name] = {"path": path, "bytes": os.path.getsize(path), "seconds": dt,
-                                     "how": "QMP dump-guest-memory " + json.dumps(a)}
-            log(f"dump {name}: {os.path.getsize(path) >> 20} MiB in {dt}s")
-            if name == "elf-paging":
-                # check the staged state with drgn before writing the other formats
-                meta["drgn_check"] = drgn_check(cache, sc, path, meta)
-                if not meta["drgn_check"]["ok"]:
-                    log("drgn check FAILED: " + json.dumps(meta["drgn_check"]))
-        tail = guest.read_console()
+            dump_scenario(guest, cache, sc, outdirs[sc], meta, args.formats, args.mdf_level)
+            meta["timings"]["dumps_s"] = round(time.time() - t, 1)
+        guest.read_console()
         guest.stop()
     finally:
         guest.stop()
-        with open(os.path.join(outdir, "console.log"), "w") as f:
-            f.write(guest.buf)
+        for sc in scs:
+            with open(os.path.join(outdirs[sc], "console.log"), "w") as f:
+                f.write(guest.buf)
         shutil.rmtree(guest.dir, ignore_errors=True)
-
-    # makedumpfile from the QEMU ELF
-    vmlinux = os.path.join(cache, "vmlinux")
-    for name, flag in (("mdf-zlib", "-c"), ("mdf-lzo", "-l")):
-        out = os.path.join(outdir, name + ".vmcore")
-        tries = []
-        for src, x in (("elf-nopaging", False), ("elf-paging", False), ("elf-nopaging", True),
-                       ("elf-nopaging-phoff64", False), ("elf-nopaging-phoff64", True)):
-            if os.path.exists(out):
-                os.unlink(out)
-            srcpath = os.path.join(outdir, src + ".vmcore")
-            if src == "elf-nopaging-phoff64":
-                srcpath = os.path.join(outdir, "tmp-phoff64.elf")
-                if not os.path.exists(srcpath):
-                    phoff64_copy(os.path.join(outdir, "elf-nopaging.vmcore"), srcpath)
-            cmd = ["makedumpfile", flag, "-d", "31"] + (["-x", vmlinux] if x else []) + [srcpath, out]
-            t = time.time()
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            dt = round(time.time() - t, 1)
-            msg = (r.stdout + r.stderr).strip().splitlines()
-            tries.append({"cmd": " ".join(cmd), "rc": r.returncode, "seconds": dt, "output_tail": msg[-4:]})
-            if r.returncode == 0 and os.path.exists(out) and os.path.getsize(out) > 0:
-                meta["formats"][name] = {"path": out, "bytes": os.path.getsize(out), "seconds": dt,
-                                         "how": " ".join(cmd[:-2]) + f" {src}.vmcore", "tries": tries}
-                log(f"{name}: ok from {src}{' -x vmlinux' if x else ''} ({dt}s)")
-                break
-            log(f"{name}: failed from {src}{' -x' if x else ''}: {msg[-1:]}")
-        else:
-            meta["formats"][name] = {"error": "makedumpfile failed every way", "tries": tries}
-    if os.path.exists(os.path.join(outdir, "tmp-phoff64.elf")):
-        os.unlink(os.path.join(outdir, "tmp-phoff64.elf"))
-    meta["timings"]["total_s"] = round(time.time() - T0, 1)
-    ok = meta.get("drgn_check", {}).get("ok")
-    with open(os.path.join(outdir, "meta.json" if ok else "meta-failed.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-    log(f"meta: {os.path.join(outdir, 'meta.json')}")
-    if not meta.get("drgn_check", {}).get("ok"):
-        raise Fail("the dumps do not show the expected state (meta.json drgn_check)")
+    bad = []
+    for sc in scs:
+        meta = metas[sc]
+        meta["timings"]["total_s"] = round(time.time() - t_start, 1)
+        ok = meta.get("drgn_check", {}).get("ok")
+        with open(os.path.join(outdirs[sc], "meta.json" if ok else "meta-failed.json"), "w") as f:
+            json.dump(meta, f, indent=1)
+        log(f"meta: {os.path.join(outdirs[sc], 'meta.json' if ok else 'meta-failed.json')}")
+        if not ok:
+            bad.append(sc)
+    if bad:
+        raise Fail(f"the dumps of {bad} do not show the expected state (meta-failed.json drgn_check)")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cache", required=True)
-    ap.add_argument("--scenario", required=True, choices=["A", "B", "B-notimeout", "C", "D"])
+    ap.add_argument("--cache", required=True, help="the line's directory (vmlinux, release, dumps/)")
+    ap.add_argument("--lab", default=None, help="the lab cache (roots/ for drgn 0.3.0 and makedumpfile 1.7.8)")
+    ap.add_argument("--scenario", required=True, action="append", choices=["A", "B", "B-notimeout", "C", "D"])
+    ap.add_argument("--mem", type=int, default=1024, help="guest memory, MiB")
+    ap.add_argument("--formats", default="full", choices=["full", "lite"])
+    ap.add_argument("--mdf-level", type=int, default=31)
     args = ap.parse_args()
     try:
         run(args)
