@@ -260,6 +260,30 @@ func AnalyzeOne(ctx context.Context, path string, info Info, finder *debuginfo.F
 // distribution vmlinux's DWARF takes a second or more to set up).
 var typeDonors sync.Map // build-id -> *symbols.Image
 
+// images keeps every vmlinux opened in this process, by path: the dumps of
+// one kernel share its symbol table and decoded types, each through its
+// own view (KASLR slide and module symbols), so a kernel is decoded once
+// per batch. Images stay open for the process's life, as the type donors
+// always did.
+var images sync.Map // path -> *sharedImage
+
+type sharedImage struct {
+	once sync.Once
+	im   *symbols.Image
+	err  error
+}
+
+func openImage(path string) (*symbols.Image, error) {
+	v, _ := images.LoadOrStore(path, &sharedImage{})
+	s := v.(*sharedImage)
+	s.once.Do(func() {
+		if s.im, s.err = symbols.Open(path); s.err == nil {
+			sharedTypes(s.im)
+		}
+	})
+	return s.im, s.err
+}
+
 func sharedTypes(im *symbols.Image) {
 	id := im.BuildID()
 	if id == "" {
@@ -283,13 +307,11 @@ func analyze(ctx context.Context, path string, finder *debuginfo.Finder, version
 		d.Close()
 		return partial, "", err
 	}
-	im, err := symbols.Open(found.Path)
+	im, err := openImage(found.Path)
 	if err != nil {
 		d.Close()
 		return partial, "", fmt.Errorf("%s: vmlinux (found by %s): %w", path, found.How, err)
 	}
-	defer im.Close()
-	sharedTypes(im)
 	k, err := analyzer.NewWith(d, im, analyzer.Options{DebugDirs: finder.DebugDirs, Context: ctx})
 	if err != nil {
 		d.Close()
