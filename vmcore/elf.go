@@ -160,17 +160,24 @@ func openELF(d *Dump, r io.ReaderAt, size int64) error {
 		d.warns = append(d.warns, fmt.Sprintf("%s: ELF core has no PT_LOAD segments: no memory can be read", path))
 	}
 	be.segs = disjointSegments(be.file)
-	d.warns = append(d.warns, be.truncation()...)
+	if t, w := be.truncation(); t != nil {
+		d.trunc = t
+		d.warns = append(d.warns, w)
+	}
 	d.be = be
 	return nil
 }
 
 // truncation reports the first PT_LOAD (in file order) whose data runs
 // past the end of the file.
-func (be *elfBackend) truncation() []string {
+func (be *elfBackend) truncation() (*Truncation, string) {
 	byOff := append([]Segment(nil), be.file...)
 	sort.SliceStable(byOff, func(i, j int) bool { return byOff[i].FileOff < byOff[j].FileOff })
 	fsize := uint64(be.size)
+	var expected uint64
+	for _, s := range byOff {
+		expected = max(expected, s.FileOff+s.FileSize)
+	}
 	for i, s := range byOff {
 		if s.FileOff+s.FileSize <= fsize {
 			continue
@@ -183,15 +190,17 @@ func (be *elfBackend) truncation() []string {
 		if n := len(byOff) - i - 1; n > 0 {
 			more = fmt.Sprintf(" (and %d later segments)", n)
 		}
-		return []string{fmt.Sprintf("%s is truncated: %d bytes, segment at file offset %#x needs %#x bytes; pages from physical %#x on are missing%s",
-			be.path, be.size, s.FileOff, s.FileOff+s.FileSize, missing, more)}
+		t := &Truncation{Kind: TruncELF, Offset: be.size, FileSize: be.size, ExpectedSize: int64(min(expected, 1<<62)), MissingFrom: missing, HasMissing: true}
+		return t, fmt.Sprintf("%s is truncated: %d bytes, segment at file offset %#x needs %#x bytes; pages from physical %#x on are missing%s",
+			be.path, be.size, s.FileOff, s.FileOff+s.FileSize, missing, more)
 	}
-	return nil
+	return nil, ""
 }
 
 func (be *elfBackend) segments() []Segment { return append([]Segment(nil), be.file...) }
 
-func (be *elfBackend) warnings() []string { return nil }
+// scan finds nothing more: an ELF core's truncation is known at open.
+func (be *elfBackend) scan() (*Truncation, []string) { return nil, nil }
 
 // disjointSegments turns the PT_LOADs into non-overlapping pieces sorted by
 // physical address. QEMU's paging:true dumps hold tens of thousands of

@@ -31,6 +31,7 @@ type flatReader struct {
 	// truncated: the file ends without an end marker, so holes may be
 	// data that was never copied rather than unwritten padding.
 	truncated bool
+	cut       *Truncation // where, when truncated
 }
 
 func openFlattened(d *Dump, r io.ReaderAt, size int64) error {
@@ -54,6 +55,7 @@ func openFlattened(d *Dump, r io.ReaderAt, size int64) error {
 		return err
 	}
 	d.warns = append(d.warns, warns...)
+	d.trunc = fr.cut
 	head := make([]byte, 8)
 	if n, _ := fr.ReadAt(head, 0); n != 8 || string(head) != kdumpSignature {
 		return &FormatError{Path: path, Off: flatHeaderSize, Msg: fmt.Sprintf("flattened records do not start a kdump-compressed file: logical offset 0 holds %q, expected %q", printable(head[:n]), kdumpSignature), Err: ErrCorrupt}
@@ -71,9 +73,11 @@ func indexFlattened(path string, r io.ReaderAt, size int64) (*flatReader, []stri
 	off := int64(flatHeaderSize)
 	var hdr [flatRecordHdr]byte
 	ended := false
+	var cut *Truncation
 	for off < size {
 		if size-off < flatRecordHdr {
 			warns = append(warns, fmt.Sprintf("%s is truncated: %d bytes, flattened record header at offset %#x needs %#x bytes; pages after it are missing", path, size, off, off+flatRecordHdr))
+			cut = &Truncation{Kind: TruncFlattened, Offset: off, FileSize: size, ExpectedSize: off + flatRecordHdr}
 			break
 		}
 		if n, err := r.ReadAt(hdr[:], off); n != flatRecordHdr {
@@ -97,6 +101,7 @@ func indexFlattened(path string, r io.ReaderAt, size int64) (*flatReader, []stri
 		data := off + flatRecordHdr
 		if sz > size-data {
 			warns = append(warns, fmt.Sprintf("%s is truncated: %d bytes, flattened record at offset %#x needs %#x bytes; data from logical offset %#x on is missing", path, size, off, data+sz, lo+(size-data)))
+			cut = &Truncation{Kind: TruncFlattened, Offset: off, FileSize: size, ExpectedSize: data + sz + flatRecordHdr}
 			if size > data {
 				recs = append(recs, flatRecord{logical: lo, size: size - data, fileOff: data})
 			}
@@ -109,9 +114,11 @@ func indexFlattened(path string, r io.ReaderAt, size int64) (*flatReader, []stri
 	}
 	if !ended && off >= size {
 		warns = append(warns, fmt.Sprintf("%s: flattened file has no end marker at offset %#x: it may be truncated", path, off))
+		cut = &Truncation{Kind: TruncFlattened, Offset: off, FileSize: size, ExpectedSize: off + flatRecordHdr}
 	}
 	fr := newFlatReader(r, recs)
 	fr.truncated = !ended
+	fr.cut = cut
 	return fr, warns, nil
 }
 

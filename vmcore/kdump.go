@@ -336,18 +336,21 @@ func (be *kdumpBackend) rankUpTo(pfn uint64) (uint64, error) {
 }
 
 // selectPFN returns the pfn of the k-th (0-based) dumpable page.
-func (be *kdumpBackend) selectPFN(k uint64) (uint64, bool) {
+func (be *kdumpBackend) selectPFN(k uint64) (uint64, error) {
 	nChunks := (be.bitmapLen + bitmapChunk - 1) / bitmapChunk
-	if nChunks == 0 || be.ensurePrefix(nChunks) != nil {
-		return 0, false
+	if nChunks == 0 {
+		return 0, fmt.Errorf("the 2nd bitmap is empty")
+	}
+	if err := be.ensurePrefix(nChunks); err != nil {
+		return 0, err
 	}
 	c := uint64(sort.Search(int(nChunks), func(i int) bool { return be.prefix[i+1] > k }))
 	if c >= nChunks {
-		return 0, false
+		return 0, fmt.Errorf("the 2nd bitmap has %d dumpable pages, not %d", be.prefix[nChunks], k+1)
 	}
 	b, err := be.chunk(c)
 	if err != nil {
-		return 0, false
+		return 0, err
 	}
 	left := k - be.prefix[c]
 	for i, x := range b {
@@ -356,7 +359,7 @@ func (be *kdumpBackend) selectPFN(k uint64) (uint64, bool) {
 			for j := uint64(0); j < 8; j++ {
 				if x&(1<<j) != 0 {
 					if left == 0 {
-						return c*bitmapChunk*8 + uint64(i)*8 + j, true
+						return c*bitmapChunk*8 + uint64(i)*8 + j, nil
 					}
 					left--
 				}
@@ -364,7 +367,7 @@ func (be *kdumpBackend) selectPFN(k uint64) (uint64, bool) {
 		}
 		left -= n
 	}
-	return 0, false
+	return 0, fmt.Errorf("2nd bitmap chunk %d holds fewer dumpable pages than counted", c)
 }
 
 func (be *kdumpBackend) descIndex(pfn uint64) (uint64, error) {
@@ -582,36 +585,45 @@ func (be *kdumpBackend) segments() []Segment {
 	return append([]Segment(nil), be.segs...)
 }
 
-// warnings locates a truncation point, if any, by checking the descriptor
-// table size and the data of the last descriptors.
-func (be *kdumpBackend) warnings() []string {
+// scan locates a truncation point, if any, by checking the descriptor
+// table size and the data of the last descriptors; in a file whose header
+// says it is incomplete, by finding the first descriptor never written.
+func (be *kdumpBackend) scan() (*Truncation, []string) {
 	be.mu.Lock()
 	defer be.mu.Unlock()
 	var lo, hi uint64 = 0, be.maxMapnr
 	if be.split {
 		lo, hi = be.startPFN, be.endPFN
 	}
+	cut := &Truncation{Kind: TruncKdump, Offset: be.size, FileSize: be.size, Incomplete: be.incomplete}
 	rlo, err1 := be.rankUpTo(lo)
 	rhi, err2 := be.rankUpTo(hi)
 	if err := errors.Join(err1, err2); err != nil {
-		return []string{fmt.Sprintf("%s: cannot scan the 2nd bitmap: %v", be.path, err)}
+		w := []string{fmt.Sprintf("%s: cannot scan the 2nd bitmap: %v", be.path, err)}
+		if be.incomplete {
+			return cut, w
+		}
+		return nil, w
 	}
-	if rhi < rlo {
-		return nil
+	var count uint64
+	if rhi > rlo {
+		count = rhi - rlo
 	}
-	count := rhi - rlo
-	if count == 0 {
-		return nil
+	// missing names the first missing page, the k-th dumpable one.
+	missing := func(k uint64) string {
+		pfn, err := be.selectPFN(rlo + k)
+		if err != nil {
+			return fmt.Sprintf("the first missing page could not be located (%v)", err)
+		}
+		cut.MissingFrom, cut.HasMissing = pfn*be.bs, true
+		return fmt.Sprintf("pages from physical %#x on are missing", pfn*be.bs)
 	}
 	descEnd := uint64(be.descOff) + count*pageDescSize
-	if descEnd > uint64(be.size) {
-		k := uint64(0)
-		if uint64(be.size) > uint64(be.descOff) {
-			k = (uint64(be.size) - uint64(be.descOff)) / pageDescSize
-		}
-		pfn, _ := be.selectPFN(rlo + k)
-		return []string{fmt.Sprintf("%s is truncated: %d bytes, page descriptor table at file offset %#x needs %#x bytes; pages from physical %#x on are missing",
-			be.path, be.size, be.descOff, descEnd, pfn*be.bs)}
+	if count > 0 && descEnd > uint64(be.size) {
+		// Page data follows the table: none of it is in the file.
+		cut.ExpectedSize = int64(min(descEnd, 1<<62))
+		return cut, []string{fmt.Sprintf("%s is truncated: %d bytes, page descriptor table at file offset %#x needs %#x bytes, and the page data follows it; %s",
+			be.path, be.size, be.descOff, descEnd, missing(0))}
 	}
 	// The shared zero page is stored first, right after the table; all
 	// other pages are stored in pfn order, so skipping descriptors that
@@ -631,11 +643,30 @@ func (be *kdumpBackend) warnings() []string {
 		}
 		return false
 	}
-	if !bad(count-1) && !bad(0) {
-		return nil
+	if count > 0 && (bad(count-1) || bad(0)) {
+		k := uint64(sort.Search(int(min(count, 1<<62)), func(i int) bool { return bad(uint64(i)) }))
+		cut.ExpectedSize = int64(descEnd)
+		if d, _, err := be.readDesc(count - 1); err == nil && d.offset > 0 {
+			cut.ExpectedSize = max(cut.ExpectedSize, d.offset+int64(d.size))
+		}
+		return cut, []string{fmt.Sprintf("%s is truncated: %d bytes, page descriptors or data of %d of %d dumpable pages are missing; %s",
+			be.path, be.size, count-k, count, missing(k))}
 	}
-	k := uint64(sort.Search(int(min(count, 1<<62)), func(i int) bool { return bad(uint64(i)) }))
-	pfn, _ := be.selectPFN(rlo + k)
-	return []string{fmt.Sprintf("%s is truncated: %d bytes, page descriptors or data of %d of %d dumpable pages are missing; pages from physical %#x on are missing",
-		be.path, be.size, count-k, count, pfn*be.bs)}
+	if !be.incomplete {
+		return nil, nil
+	}
+	// Every descriptor's data is in the file, but makedumpfile stopped
+	// (the header says so): the descriptors it never wrote are empty, and
+	// it writes them in pfn order. How much it did not write is unknown.
+	empty := func(i int) bool {
+		d, _, err := be.readDesc(uint64(i))
+		return err != nil || (d.offset == 0 && d.size == 0)
+	}
+	k := uint64(sort.Search(int(min(count, 1<<62)), empty))
+	if k >= count {
+		return cut, nil // the incomplete flag's warning says it all
+	}
+	cut.Offset = be.descOff + int64(k)*pageDescSize
+	return cut, []string{fmt.Sprintf("%s is truncated: page descriptors from file offset %#x on were never written (incomplete dump), %d of %d dumpable pages; %s",
+		be.path, cut.Offset, count-k, count, missing(k))}
 }

@@ -166,13 +166,57 @@ type Segment struct {
 	FileSize uint64
 }
 
+// TruncationKind says how a dump was found to be cut short.
+type TruncationKind string
+
+// The kinds of truncation.
+const (
+	// TruncFlattened is a makedumpfile flattened file that ends without
+	// its end marker (the -1/-1 record), possibly inside a record.
+	TruncFlattened TruncationKind = "flattened-no-end-marker"
+	// TruncKdump is a kdump-compressed file that holds fewer page
+	// descriptors or less page data than its 2nd bitmap says, or whose
+	// header has DUMP_DH_COMPRESSED_INCOMPLETE (makedumpfile stopped).
+	TruncKdump TruncationKind = "kdump-short"
+	// TruncELF is an ELF core whose PT_LOAD segments run past the end of
+	// the file.
+	TruncELF TruncationKind = "elf-short"
+)
+
+// Truncation describes where a dump is cut short. Offsets are in the
+// dump file; for a flattened file whose records are complete but whose
+// kdump file is short (kind TruncKdump), they are in that kdump file.
+type Truncation struct {
+	Kind TruncationKind
+	// Offset is where the data stops: the end of the file, the start of
+	// the flattened record it ends in, or the first page descriptor an
+	// incomplete kdump file never wrote.
+	Offset int64
+	// FileSize is the size of the file.
+	FileSize int64
+	// ExpectedSize is the size the file needs for everything its headers
+	// describe: a lower bound when the headers that would tell are
+	// missing too (a cut descriptor table, a flattened file cut between
+	// records), 0 when unknown.
+	ExpectedSize int64
+	// MissingFrom is the physical address from which pages are missing,
+	// when HasMissing.
+	MissingFrom uint64
+	HasMissing  bool
+	// Incomplete is set when a kdump header has the incomplete flag.
+	Incomplete bool
+}
+
 // backend is a format-specific physical memory source.
 type backend interface {
 	// readPhys reads len(p) bytes at paddr; it may stop at a page or
 	// segment boundary and returns the number of bytes read.
 	readPhys(paddr uint64, p []byte) (int, error)
 	segments() []Segment
-	warnings() []string
+	// scan locates a truncation that opening the file could not see
+	// (kdump: the page descriptors and data), with the warnings that
+	// describe it. It is called once, on first need.
+	scan() (*Truncation, []string)
 }
 
 // Dump is an open crash dump. Its methods are safe for concurrent use.
@@ -192,10 +236,12 @@ type Dump struct {
 	hasPhysBase bool
 	be          backend
 	warns       []string
+	trunc       *Truncation // found at open (ELF, flattened)
 
-	mu       sync.Mutex
-	lateWarn []string
-	lateDone bool
+	mu        sync.Mutex
+	lateWarn  []string
+	lateTrunc *Truncation
+	lateDone  bool
 }
 
 // Open opens the dump at path read-only and reads its headers. The format
@@ -325,13 +371,46 @@ func (d *Dump) Segments() []Segment { return d.be.segments() }
 // and a few page descriptors to locate the truncation point.
 func (d *Dump) Warnings() []string {
 	d.mu.Lock()
-	if !d.lateDone {
-		d.lateDone = true
-		d.lateWarn = d.be.warnings()
+	defer d.mu.Unlock()
+	d.scanLocked()
+	return append(append([]string(nil), d.warns...), d.lateWarn...)
+}
+
+// Truncation returns where and how the dump file is cut short, or nil
+// when it is complete. For kdump files the first call (of Truncation or
+// Warnings) may read the 2nd bitmap and a few page descriptors.
+func (d *Dump) Truncation() *Truncation {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.scanLocked()
+	if d.lateTrunc == nil {
+		return nil
 	}
-	w := append(append([]string(nil), d.warns...), d.lateWarn...)
-	d.mu.Unlock()
-	return w
+	t := *d.lateTrunc
+	return &t
+}
+
+// scanLocked runs the backend's scan once and settles the truncation:
+// one found at open (the flattened records, ELF segments) comes first,
+// with the physical address the kdump scan found missing. d.mu is held.
+func (d *Dump) scanLocked() {
+	if d.lateDone {
+		return
+	}
+	d.lateDone = true
+	var t *Truncation
+	t, d.lateWarn = d.be.scan()
+	if d.trunc != nil {
+		merged := *d.trunc
+		if t != nil && t.HasMissing && !merged.HasMissing {
+			merged.MissingFrom, merged.HasMissing = t.MissingFrom, true
+		}
+		if t != nil && t.Incomplete {
+			merged.Incomplete = true
+		}
+		t = &merged
+	}
+	d.lateTrunc = t
 }
 
 // ReadPhys fills p with physical memory starting at paddr. The read may
