@@ -13,8 +13,9 @@ var ErrNoSlabWalk = errors.New("the slab allocator of this kernel cannot be walk
 
 // SlabFeatures say which allocator the kernel was built with.
 type SlabFeatures struct {
-	// Allocator is "SLUB" (kmem_cache.cpu_slab; the default since
-	// 2.6.23 and the only one since 6.8, 16a1d968358a), "SLAB"
+	// Allocator is "SLUB" (kmem_cache.oo, its order/objects word, or
+	// cpu_slab; the default since 2.6.23 and the only one since 6.8,
+	// 16a1d968358a; per-CPU "sheaves" replaced cpu_slab after 6.12), "SLAB"
 	// (kmem_cache.array, cpu_cache from 3.18) or "SLOB".
 	Allocator string
 	// Chain is the list of caches: "slab_caches" (3.6+, 18004c5d4084)
@@ -30,7 +31,7 @@ func (k *Kernel) probeSlab(f *Features) {
 	s := &f.Slab
 	kc := k.firstType("struct kmem_cache", "kmem_cache_t")
 	switch {
-	case kc != "" && k.hasMember(kc, "cpu_slab"):
+	case kc != "" && (k.hasMember(kc, "oo") || k.hasMember(kc, "cpu_slab")):
 		s.Allocator = "SLUB"
 	case kc != "" && (k.hasMember(kc, "array") || k.hasMember(kc, "cpu_cache")):
 		s.Allocator = "SLAB"

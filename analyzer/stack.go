@@ -30,9 +30,9 @@ type StackFeatures struct {
 	// "thread_info" (2.6.9: the stack is the thread_info's union).
 	Member string
 	// Size is THREAD_SIZE: the size of union thread_union when the
-	// kernel's DWARF has it, else of init_stack / init_thread_union
-	// (16 KiB on x86_64 since 3.15, 6538b8ea886e; 32 KiB with KASAN;
-	// 8 KiB on 2.6).
+	// kernel's DWARF has it (2.6-4.x), else the extent of init's stack in
+	// the image (__end_init_task or __end_init_stack minus init_stack:
+	// 16 KiB on x86_64 since 3.15, 6538b8ea886e; 32 KiB with KASAN).
 	Size     uint64
 	SizeFrom string
 	// Vmapped is CONFIG_VMAP_STACK (4.9+, ba14a194a434): stacks live in
@@ -54,11 +54,12 @@ func (k *Kernel) probeStacks(f *Features) {
 	case k.typeSize("union thread_union") >= 4096:
 		s.Size, s.SizeFrom = k.typeSize("union thread_union"), "union thread_union"
 	default:
-		for _, name := range []string{"init_stack", "init_thread_union"} {
-			if sym, ok := k.Syms.Symbol(name); ok && sym.Size >= 4096 && sym.Size&(sym.Size-1) == 0 {
-				s.Size, s.SizeFrom = sym.Size, name
-				break
-			}
+		start, okS := k.Syms.Symbol(k.firstSymbol("init_stack", "__start_init_task", "init_thread_union"))
+		end, okE := k.Syms.Symbol(k.firstSymbol("__end_init_stack", "__end_init_task"))
+		if n := end.Addr - start.Addr; okS && okE && end.Addr > start.Addr && n >= 4096 && n&(n-1) == 0 {
+			s.Size, s.SizeFrom = n, end.Name+" - "+start.Name
+		} else if okS && start.Size >= 4096 && start.Size&(start.Size-1) == 0 {
+			s.Size, s.SizeFrom = start.Size, start.Name
 		}
 	}
 	if s.Size == 0 {

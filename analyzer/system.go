@@ -94,9 +94,9 @@ func (k *Kernel) System(taskCount int) (System, error) {
 			sec, _ := o.Int("tv_sec")
 			s.Time = time.Unix(sec, 0).UTC()
 		}
-	} else if k.Features.Time.Timekeeper {
+	} else if k.Features.Time.Timekeeper != "" {
 		// current kernels: the timekeeper knows wall time
-		if tk, err := k.Variable("tk_core"); err == nil {
+		if tk, err := k.Timekeeper(); err == nil {
 			if sec, err := tk.Int("timekeeper.xtime_sec"); err == nil {
 				s.Time = time.Unix(sec, 0).UTC()
 			}

@@ -65,9 +65,11 @@ type TaskFeatures struct {
 	// "signal.thread_head" (3.14+, 0c740d0afc3b, through thread_node),
 	// "thread_group" (2.6.x) or "" (2.6.9: threads only on the pid hash).
 	ThreadList string
-	// CPU is where a task's CPU is: "cpu" (5.16+, bcf9033e5449, with
-	// THREAD_INFO_IN_TASK), "thread_info.cpu" (4.9+, thread_info embedded
-	// in task_struct) or "" (2.6: struct thread_info at the stack base).
+	// CPU is where a task's CPU is: "cpu" (4.9-5.15 with
+	// THREAD_INFO_IN_TASK, c65eacbe290b), "thread_info.cpu" (5.16+,
+	// bcf9033e5449 "sched: move CPU field back into thread_info if
+	// THREAD_INFO_IN_TASK=y") or "" (2.6: struct thread_info at the base
+	// of the stack).
 	CPU string
 	// LastRan is when the task last ran, in run-queue clock ns:
 	// "sched_info.last_arrival" (2.6.x+, CONFIG_SCHED_INFO) or "last_ran"

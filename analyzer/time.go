@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"strconv"
+
+	"github.com/vmtriage/vmtriage/symbols"
 )
 
 // TimeFeatures are the kernel's clocks and the values the dump holds
@@ -16,9 +18,13 @@ type TimeFeatures struct {
 	// Jiffies is "jiffies_64" (x86_64 DWARF has no jiffies variable: it
 	// is a linker alias).
 	Jiffies string
-	// Timekeeper is true when tk_core holds the timekeeper (3.17+,
-	// 3fdb14fd1df7): wall time and the monotonic clock, hence uptime.
-	Timekeeper bool
+	// Timekeeper is where the core timekeeper (wall time and the
+	// monotonic clock, hence uptime) lives: "tk_core" (3.17+,
+	// 3fdb14fd1df7, a struct with a timekeeper member) or
+	// "timekeeper_data" (after 6.12, the auxiliary-clock rework: an array
+	// of struct tk_data whose first, TIMEKEEPER_CORE, is the system's), or
+	// "" (2.6: xtime and jiffies).
+	Timekeeper string
 	// HZ is the tick rate, HZFrom how it was found: the kernel's
 	// embedded config (CONFIG_IKCONFIG), jiffies against the
 	// timekeeper's uptime, or jiffies against the run-queue clock (2.6).
@@ -33,7 +39,7 @@ type TimeFeatures struct {
 func (k *Kernel) probeTime(f *Features) {
 	t := &f.Time
 	t.Jiffies = k.firstSymbol("jiffies_64", "jiffies")
-	t.Timekeeper = k.hasSymbol("tk_core")
+	t.Timekeeper = k.firstSymbol("tk_core", "timekeeper_data")
 	t.HZ, t.HZFrom = k.detectHZ()
 	t.HungTaskTimeout = -1
 	if a, err := k.Addr("sysctl_hung_task_timeout_secs"); err == nil {
@@ -44,7 +50,7 @@ func (k *Kernel) probeTime(f *Features) {
 		}
 	}
 	f.set("time.jiffies", "%s", orNone(t.Jiffies))
-	f.set("time.timekeeper", "%t", t.Timekeeper)
+	f.set("time.timekeeper", "%s", orNone(t.Timekeeper))
 	f.set("time.hz", "%d (%s)", t.HZ, t.HZFrom)
 	f.set("time.hung_task_timeout_secs", "%d", t.HungTaskTimeout)
 }
@@ -119,10 +125,35 @@ func (k *Kernel) jiffies() (uint64, error) {
 	return k.U64(a)
 }
 
+// Timekeeper reads the core timekeeper's container (see
+// TimeFeatures.Timekeeper): its member "timekeeper" is the struct
+// timekeeper.
+func (k *Kernel) Timekeeper() (Object, error) {
+	switch name := k.Features.Time.Timekeeper; name {
+	case "tk_core":
+		return k.Variable(name)
+	case "timekeeper_data":
+		arr, err := k.Types.Variable(name)
+		if err != nil {
+			return Object{}, err
+		}
+		elem := arr.Resolve()
+		if elem.Kind == symbols.Array && elem.Elem != nil {
+			elem = elem.Elem.Resolve()
+		}
+		a, err := k.Addr(name)
+		if err != nil {
+			return Object{}, err
+		}
+		return k.objectOfType(elem, a) // [TIMEKEEPER_CORE], the first
+	}
+	return Object{}, fmt.Errorf("no timekeeper (tk_core or timekeeper_data) in %s", k.Syms.Path())
+}
+
 // timekeeperUptime is the monotonic clock plus the time spent suspended,
-// in seconds, from tk_core (3.17+).
+// in seconds, from the timekeeper (3.17+).
 func (k *Kernel) timekeeperUptime() (int64, error) {
-	tk, err := k.Variable("tk_core")
+	tk, err := k.Timekeeper()
 	if err != nil {
 		return 0, err
 	}
@@ -136,7 +167,7 @@ func (k *Kernel) timekeeperUptime() (int64, error) {
 
 // Uptime is how long the machine had run when it was dumped, in seconds.
 func (k *Kernel) Uptime() (int64, error) {
-	if k.Features.Time.Timekeeper {
+	if k.Features.Time.Timekeeper != "" {
 		return k.timekeeperUptime()
 	}
 	j, err := k.jiffies()
