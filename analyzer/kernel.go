@@ -6,8 +6,8 @@
 package analyzer
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
