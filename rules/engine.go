@@ -151,6 +151,10 @@ func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 	for _, rule := range All() {
 		r.Findings = append(r.Findings, rule.Evaluate(c)...)
 	}
+	failures := k.Types.Failures()
+	for _, m := range sortedKeys(failures) {
+		k.Warnf("module %s: its debug info cannot be used: %s", m, failures[m])
+	}
 	r.Warnings = k.Warnings()
 	r.Dump.Truncated = k.Dump.Truncation() != nil
 	return r, nil
@@ -167,6 +171,15 @@ func kernelOf(k *analyzer.Kernel) *report.Kernel {
 		HZ:                  k.Features.Time.HZ,
 		HungTaskTimeoutSecs: k.Features.Time.HungTaskTimeout,
 	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // taskRef describes a task for a report.
