@@ -93,3 +93,4 @@ func lineDiff(want, got string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
