@@ -93,4 +93,3 @@ func lineDiff(want, got string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
