@@ -249,9 +249,13 @@ func (k *Kernel) Tasks() ([]Task, error) {
 		pidOf[a] = t.PID
 		tasks = append(tasks, t)
 	}
+	parent := k.Features.Tasks.Parent
 	for i := range tasks {
+		if tasks[i].Idle || parent == "" {
+			continue // the idle tasks' parent is shown as 0, as crash does (secondary CPUs' were forked by init)
+		}
 		if o, err := k.Object("struct task_struct", tasks[i].Addr); err == nil {
-			if p, err := o.First("real_parent", "parent"); err == nil {
+			if p, err := o.Uint(parent); err == nil {
 				tasks[i].PPID = pidOf[p]
 			}
 		}
