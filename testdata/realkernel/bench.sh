@@ -3,17 +3,25 @@
 # waits on" for one lab dump, with peak RSS (/usr/bin/time -v), side by side.
 #
 #   testdata/realkernel/bench.sh [DUMP [VMLINUX]]
-#   default DUMP: $CACHE/dumps/B/elf-paging.vmcore, VMLINUX: $CACHE/vmlinux
+#   default DUMP: $CACHE/lines/6.1-amd64/dumps/B/elf-paging.vmcore; VMLINUX: the
+#   vmlinux of the dump's line ($CACHE/lines/LINE/vmlinux)
 #
 # vmtriage is built once (go build) and the binary is timed; "go run" adds the
-# compile. Outputs go to ${BENCH_OUT:-/tmp/vmtriage-bench}/. drgn 0.0.22 cannot
-# read QEMU's paging:false ELF nor flattened files: it is reported as failing there.
+# compile. Outputs go to ${BENCH_OUT:-/tmp/vmtriage-bench}/. drgn and crash are the
+# sid root's (drgn 0.3.0, crash 9.0.2, through inroot.sh) when roots.sh built it,
+# else the host's (drgn 0.0.22 cannot read QEMU's paging:false ELF nor flattened
+# files: it is reported as failing there). drgn 0.3.0 cannot read flattened files either.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${VMTRIAGE_CACHE:-$HOME/.cache/vmtriage}/realkernel
-DUMP=${1:-$CACHE/dumps/B/elf-paging.vmcore}
-VMLINUX=${2:-$CACHE/vmlinux}
+DUMP=${1:-$CACHE/lines/6.1-amd64/dumps/B/elf-paging.vmcore}
+LINEDIR=$(cd "$(dirname "$DUMP")/../.." 2>/dev/null && pwd)
+VMLINUX=${2:-$LINEDIR/vmlinux}
+INROOT=()
+if [ -s "$CACHE/roots/sid/versions.json" ] && [ "$(id -u)" = 0 ]; then
+	INROOT=(env "INROOT_BIND=$HERE:ro" "$HERE/inroot.sh" sid)
+fi
 OUT=${BENCH_OUT:-/tmp/vmtriage-bench}
 mkdir -p "$OUT"
 [ -r "$DUMP" ] || { echo "bench: no dump $DUMP (run lab.sh first)" >&2; exit 2; }
@@ -30,6 +38,7 @@ measure() { # measure NAME OUTFILE cmd...: prints "NAME seconds rssMB rc"
 
 echo "dump:    $DUMP ($(du -h "$DUMP" | cut -f1))"
 echo "vmlinux: $VMLINUX"
+echo "drgn/crash: ${INROOT[*]:-host}"
 echo "go build ./cmd/vmtriage ..."
 t0=$(date +%s.%N)
 (cd "$ROOT" && go build -o "$OUT/vmtriage" ./cmd/vmtriage) || { echo "bench: go build failed" >&2; exit 2; }
@@ -51,10 +60,14 @@ for t in json.load(open(sys.argv[1]))["un_tasks"]:
 
 printf '%-10s %10s %11s\n' tool wall "peak RSS"
 measure vmtriage "$OUT/vmtriage.json" "$OUT/vmtriage" analyze "$DUMP" --vmlinux "$VMLINUX" --format json
-MODS=$(find "$CACHE/debug-modules" -name '*.ko' 2>/dev/null | tr '\n' ' ')
+MODS=$(find "$LINEDIR/debug-modules" -name '*.ko' 2>/dev/null | tr '\n' ' ')
+PYTHON=/usr/bin/python3
+[ ${#INROOT[@]} -gt 0 ] && PYTHON=python3
+cp "$CMD" "$CACHE/.bench-crash.cmd" # inside the root only the cache is visible
 # shellcheck disable=SC2086
-measure drgn "$OUT/drgn.json" /usr/bin/python3 "$HERE/oracle_drgn.py" "$DUMP" "$VMLINUX" $MODS
-measure crash "$OUT/crash.txt" crash -s "$VMLINUX" "$DUMP" -i "$CMD"
+measure drgn "$OUT/drgn.json" "${INROOT[@]}" $PYTHON "$HERE/oracle_drgn.py" "$DUMP" "$VMLINUX" $MODS
+measure crash "$OUT/crash.txt" "${INROOT[@]}" crash -s "$VMLINUX" "$DUMP" -i "$CACHE/.bench-crash.cmd"
+rm -f "$CACHE/.bench-crash.cmd"
 echo
 echo "answers:"
 /usr/bin/python3 -c 'import json,sys

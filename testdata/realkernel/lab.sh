@@ -23,6 +23,8 @@
 #         LAB_NO_INSTALL=1 do not call apt-get install on the host
 #         LAB_FORCE=1      redo the scenarios' dumps even if meta.json exists
 #         LAB_JOBS=N       kernels downloaded/extracted in parallel (default 2)
+#         LAB_ORACLE_BG=0  run a line's oracles before the next line boots (default: in the
+#                          background, beside the next line's boots)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -367,7 +369,7 @@ prefetch() {
 	printf '%s\n' "${todo[@]}" | xargs -P "${LAB_JOBS:-2}" -I{} bash "$HERE/lab.sh" {} kernel >>"$CACHE/prefetch.log" 2>&1 &
 	PREFETCH=$!
 }
-cleanup() { [ -n "$PREFETCH" ] && kill "$PREFETCH" 2>/dev/null; return 0; }
+cleanup() { [ -n "$PREFETCH" ] && kill "$PREFETCH" 2>/dev/null; [ -n "${ORACLE_PID:-}" ] && kill "$ORACLE_PID" 2>/dev/null; return 0; }
 trap cleanup EXIT
 
 want() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
@@ -390,6 +392,19 @@ if [ -n "${ROOTS_PID:-}" ] && [ $needs_boot = 1 ]; then
 	ROOTS_PID=
 fi
 
+# The oracles of a line run in the background while the next line boots (one line's
+# oracles at a time; LAB_ORACLE_BG=0 runs them in line).
+ORACLE_PID= ORACLE_LINE=
+wait_oracle() {
+	[ -n "$ORACLE_PID" ] || return 0
+	local rc=0
+	wait "$ORACLE_PID" || rc=$?
+	ORACLE_PID=
+	if [ $rc != 0 ]; then
+		tail -30 "$CACHE/oracle-$ORACLE_LINE.log" >&2
+		LINE=$ORACLE_LINE die "oracles (log $CACHE/oracle-$ORACLE_LINE.log)"
+	fi
+}
 for LINE in "${LINES[@]}"; do
 	if want kernel || [ $needs_boot = 1 ]; then step_kernel "$LINE"; fi
 	if want initramfs || [ $needs_boot = 1 ]; then step_initramfs "$LINE"; fi
@@ -399,12 +414,23 @@ for LINE in "${LINES[@]}"; do
 	fi
 	[ ${#scs[@]} -gt 0 ] && step_scenarios "$LINE" "${scs[@]}"
 	if want oracle || [ ${#scs[@]} -gt 0 ]; then
-		ors=("${scs[@]}")
-		want oracle && ors=("${SCENARIOS[@]}")
-		for s in "${ors[@]}"; do [ -s "$(line_dir "$LINE")/dumps/$s/meta.json" ] && step_oracle "$LINE" "$s"; done
+		ors=()
+		want oracle && scs=("${SCENARIOS[@]}")
+		for s in "${scs[@]}"; do [ -s "$(line_dir "$LINE")/dumps/$s/meta.json" ] && ors+=("$s"); done
+		wait_oracle
+		if [ ${#ors[@]} -gt 0 ]; then
+			if [ "${LAB_ORACLE_BG:-1}" = 1 ]; then
+				log "oracles of ${ors[*]} in the background (log $CACHE/oracle-$LINE.log)"
+				( for s in "${ors[@]}"; do step_oracle "$LINE" "$s"; done ) >"$CACHE/oracle-$LINE.log" 2>&1 &
+				ORACLE_PID=$! ORACLE_LINE=$LINE
+			else
+				for s in "${ors[@]}"; do step_oracle "$LINE" "$s"; done
+			fi
+		fi
 	fi
 	timed line-done true
 done
+wait_oracle
 LINE=-
 if [ -n "${ROOTS_PID:-}" ]; then wait "$ROOTS_PID" || die "roots (log $CACHE/roots.log)"; fi
 if [ -n "$PREFETCH" ]; then wait "$PREFETCH" || true; PREFETCH=; fi

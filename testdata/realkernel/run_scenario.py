@@ -253,10 +253,11 @@ except LookupError:
     pass
 print(json.dumps(o))
 '''
-    r = subprocess.run(in_root(["python3", "-c", code, os.path.join(cache, "vmlinux")]), capture_output=True,
-                       text=True, env=root_env())
+    # the host's drgn (0.0.22) reads a lone vmlinux; drgn 0.3.0 refuses one without a
+    # program ("file does not have loadable segment containing e_phoff")
+    r = subprocess.run([PY, "-c", code, os.path.join(cache, "vmlinux")], capture_output=True, text=True)
     if r.returncode:
-        raise Fail("drgn offsets: " + r.stderr)
+        raise Fail("drgn offsets (host python3-drgn): " + r.stderr)
     o = json.loads(r.stdout)
     json.dump(o, open(path + ".tmp", "w"), indent=1)
     os.rename(path + ".tmp", path)
