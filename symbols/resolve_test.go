@@ -1,9 +1,14 @@
 package symbols
 
 import (
+	"debug/dwarf"
+	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/go-delve/delve/pkg/dwarf/godwarf"
 )
 
 // seedVmlinux is the synthetic RHEL 4 kernel of the seed fixtures (DWARF 2,
@@ -217,5 +222,43 @@ func BenchmarkResolveWarm(b *testing.B) {
 				b.Fatal("empty target")
 			}
 		}
+	}
+}
+
+// TestStandInWithoutDefinition: a pointer target whose definition cannot
+// be found or decoded stays an incomplete stand-in, and Field says why.
+func TestStandInWithoutDefinition(t *testing.T) {
+	tests := []struct {
+		name     string
+		index    map[string]dwarf.Offset
+		notFound bool   // the error matches ErrNotFound
+		want     string // in Field's error
+	}{
+		{"declared nowhere", map[string]dwarf.Offset{}, true,
+			`struct nowhere has no field "x": struct nowhere has no usable definition: type struct nowhere not found in vmlinux`},
+		{"undecodable", map[string]dwarf.Offset{"struct nowhere": 0x10}, false,
+			`struct nowhere has no usable definition: symbols: vmlinux: malformed DWARF type at offset 0x10`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := &Types{path: "vmlinux", index: tc.index, stubs: map[string]*Type{}, byOff: map[dwarf.Offset]*Type{},
+				gcache: map[dwarf.Offset]godwarf.Type{}, conv: map[godwarf.Type]*Type{}}
+			stand := ts.stub(&godwarf.StructType{StructName: "nowhere", Kind: "struct"})
+			ptr := &Type{Kind: Pointer, Size: 8, Elem: stand}
+			got := ptr.Elem.Resolve()
+			if got != stand || !got.Incomplete || got.Kind != Struct || got.Name != "nowhere" {
+				t.Fatalf("Resolve = %+v, want the incomplete stand-in", got)
+			}
+			if again := ptr.Elem.Resolve(); again != stand {
+				t.Errorf("second Resolve = %p, want the stand-in %p", again, stand)
+			}
+			_, err := got.Field("x")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Field error %v, want %q", err, tc.want)
+			}
+			if errors.Is(err, ErrNotFound) != tc.notFound {
+				t.Errorf("errors.Is(%v, ErrNotFound) = %v, want %v", err, !tc.notFound, tc.notFound)
+			}
+		})
 	}
 }

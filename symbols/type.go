@@ -91,6 +91,16 @@ type Type struct {
 type stubRef struct {
 	ts   *Types
 	full atomic.Pointer[Type] // the definition, or the stand-in if there is none
+	err  error                // why there is none; set before full is stored
+}
+
+// undefined returns why a stand-in has no definition once Resolve has
+// tried, nil for any other type.
+func (ty *Type) undefined() error {
+	if ty.lazy == nil || ty.lazy.full.Load() != ty {
+		return nil
+	}
+	return ty.lazy.err
 }
 
 // Enumerator is one constant of an enum.
@@ -348,6 +358,9 @@ func (ty *Type) Field(path string) (Field, error) {
 			st := cur.Type.Resolve()
 			if st == nil || (st.Kind != Struct && st.Kind != Union) {
 				return Field{}, fmt.Errorf("%s has no field %q: %s is not a struct or union", ty, path, cur.Type)
+			}
+			if err := st.undefined(); err != nil {
+				return Field{}, fmt.Errorf("%s has no field %q: %s has no usable definition: %w", ty, path, st, err)
 			}
 			f, ok := st.member(comp, map[*Type]bool{})
 			if !ok {

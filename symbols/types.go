@@ -390,7 +390,7 @@ func (t *Types) seedCU(off dwarf.Offset) {
 		r.Seek(no)
 		e, err := r.Next()
 		if err != nil || e == nil {
-			continue
+			continue // no stand-in: decoding this entry reports the error
 		}
 		name, _ := e.Val(dwarf.AttrName).(string)
 		kind := "struct"
@@ -441,8 +441,9 @@ func (t *Types) stub(st *godwarf.StructType) *Type {
 
 // complete decodes the definition of a stand-in and publishes it in the
 // stand-in's stubRef; it returns the definition, or the stand-in itself
-// when the debug info has none (or it cannot be decoded: Lookup reports
-// the error). Stand-ins are shared between goroutines and never modified.
+// when the debug info has none or it cannot be decoded (the error is kept
+// for Field to report). Stand-ins are shared between goroutines and never
+// modified.
 func (t *Types) complete(stub *Type) *Type {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -454,8 +455,12 @@ func (t *Types) complete(stub *Type) *Type {
 		kind = "union "
 	}
 	full, err := t.lookup(kind + stub.Name)
-	if err != nil || full.Kind != stub.Kind {
+	if err == nil && full.Kind != stub.Kind {
+		err = fmt.Errorf("symbols: %s: %s%s is a %s", t.path, kind, stub.Name, full.Kind)
+	}
+	if err != nil {
 		full = stub // no definition: it stays incomplete
+		stub.lazy.err = err
 	}
 	stub.lazy.full.Store(full)
 	return full

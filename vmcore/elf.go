@@ -202,6 +202,8 @@ func (be *elfBackend) segments() []Segment { return append([]Segment(nil), be.fi
 // scan finds nothing more: an ELF core's truncation is known at open.
 func (be *elfBackend) scan() (*Truncation, []string) { return nil, nil }
 
+func (be *elfBackend) problems() []string { return nil }
+
 // disjointSegments turns the PT_LOADs into non-overlapping pieces sorted by
 // physical address. QEMU's paging:true dumps hold tens of thousands of
 // segments that map the same physical pages under several virtual

@@ -57,7 +57,11 @@ func openFlattened(d *Dump, r io.ReaderAt, size int64) error {
 	d.warns = append(d.warns, warns...)
 	d.trunc = fr.cut
 	head := make([]byte, 8)
-	if n, _ := fr.ReadAt(head, 0); n != 8 || string(head) != kdumpSignature {
+	n, err := fr.ReadAt(head, 0)
+	if n != 8 && err != nil && err != io.EOF {
+		return &FormatError{Path: path, Off: flatHeaderSize, Msg: "reading the kdump header at logical offset 0", Err: err}
+	}
+	if n != 8 || string(head) != kdumpSignature {
 		return &FormatError{Path: path, Off: flatHeaderSize, Msg: fmt.Sprintf("flattened records do not start a kdump-compressed file: logical offset 0 holds %q, expected %q", printable(head[:n]), kdumpSignature), Err: ErrCorrupt}
 	}
 	if err := openKdump(d, fr, fr.size); err != nil {

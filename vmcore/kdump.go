@@ -91,6 +91,8 @@ type kdumpBackend struct {
 	zlib     io.ReadCloser // reused through zlib.Resetter
 	segs     []Segment
 	segsDone bool
+	probs    []string // problems met after Open, each once
+	probSeen map[string]bool
 }
 
 func openKdump(d *Dump, r io.ReaderAt, size int64) error {
@@ -556,6 +558,8 @@ func (be *kdumpBackend) segments() []Segment {
 		for c := lo / (bitmapChunk * 8); c*bitmapChunk*8 < hi; c++ {
 			b, err := be.chunk(c)
 			if err != nil {
+				be.problem(fmt.Sprintf("%s: 2nd bitmap chunk %d at offset %#x cannot be read (%v): the dump's segments stop at physical %#x",
+					be.path, c, be.bitmap2Off+int64(c*bitmapChunk), err, max(lo, c*bitmapChunk*8)*be.bs))
 				break
 			}
 			for i, x := range b {
@@ -583,6 +587,24 @@ func (be *kdumpBackend) segments() []Segment {
 		}
 	}
 	return append([]Segment(nil), be.segs...)
+}
+
+// problem records a warning once. Caller holds be.mu.
+func (be *kdumpBackend) problem(w string) {
+	if be.probSeen[w] {
+		return
+	}
+	if be.probSeen == nil {
+		be.probSeen = map[string]bool{}
+	}
+	be.probSeen[w] = true
+	be.probs = append(be.probs, w)
+}
+
+func (be *kdumpBackend) problems() []string {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	return append([]string(nil), be.probs...)
 }
 
 // scan locates a truncation point, if any, by checking the descriptor

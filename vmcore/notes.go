@@ -55,6 +55,10 @@ func parseNotes(path string, buf []byte, base int64, x86 bool, ns *noteSet) {
 		desc := buf[descOff : descOff+descsz]
 		switch {
 		case name == "CORE" && typ == ntPRSTATUS:
+			if x86 && len(desc) < prstatusRegOff+prstatusNRegs*8 {
+				ns.warns = append(ns.warns, fmt.Sprintf("%s: offset %#x: NT_PRSTATUS note %d of %d bytes is too short for the x86_64 registers (%d bytes); its registers read as zero",
+					path, base+int64(off), len(ns.cpus), len(desc), prstatusRegOff+prstatusNRegs*8))
+			}
 			ns.cpus = append(ns.cpus, parsePrstatus(desc, x86))
 		case name == "VMCOREINFO":
 			if ns.vmcoreinfo == "" {
@@ -63,6 +67,9 @@ func parseNotes(path string, buf []byte, base int64, x86 bool, ns *noteSet) {
 		case name == "QEMU" && x86:
 			if q, ok := parseQEMUCPU(desc); ok {
 				ns.qemu = append(ns.qemu, q)
+			} else {
+				ns.warns = append(ns.warns, fmt.Sprintf("%s: offset %#x: QEMU CPU note of %d bytes is shorter than QEMUCPUState's registers (%d bytes); ignored",
+					path, base+int64(off), len(desc), qemuCPUStateMin))
 			}
 		}
 		if end > uint64(len(buf)) {

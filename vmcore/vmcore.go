@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -217,6 +218,9 @@ type backend interface {
 	// (kdump: the page descriptors and data), with the warnings that
 	// describe it. It is called once, on first need.
 	scan() (*Truncation, []string)
+	// problems returns what went wrong reading metadata after Open (an
+	// unreadable bitmap chunk), each once.
+	problems() []string
 }
 
 // Dump is an open crash dump. Its methods are safe for concurrent use.
@@ -273,10 +277,12 @@ func Open(path string) (*Dump, error) {
 // error messages and returned by Path. Close does not close r.
 func OpenReaderAt(name string, r io.ReaderAt, size int64) (*Dump, error) {
 	head := make([]byte, 16)
-	n, _ := r.ReadAt(head, 0)
+	n, err := r.ReadAt(head, 0)
+	if n < len(head) && int64(n) < size && err != nil && err != io.EOF {
+		return nil, &FormatError{Path: name, Off: int64(n), Msg: "reading the dump's first bytes", Err: err}
+	}
 	head = head[:n]
 	d := &Dump{path: name, pageSize: 4096, compression: "none"}
-	var err error
 	switch {
 	case len(head) >= 4 && string(head[:4]) == "\x7fELF":
 		d.format = FormatELF
@@ -296,24 +302,35 @@ func OpenReaderAt(name string, r io.ReaderAt, size int64) (*Dump, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.vmci = parseVMCoreInfo(d.vmcoreinfo)
+	var werr error
+	d.vmci, werr = parseVMCoreInfo(d.vmcoreinfo)
+	if werr != nil {
+		d.warns = append(d.warns, fmt.Sprintf("%s: VMCOREINFO: %v; the lines after it are ignored", name, werr))
+	}
 	if d.format == FormatELF {
 		if ps, ok := d.vmci["PAGESIZE"]; ok {
-			var v uint64
-			if _, err := fmt.Sscanf(ps, "%d", &v); err == nil && v >= 512 && v <= 1<<20 && v&(v-1) == 0 {
+			v, err := strconv.ParseUint(strings.TrimSpace(ps), 10, 64)
+			if err == nil && v >= 512 && v <= 1<<20 && v&(v-1) == 0 {
 				d.pageSize = v
+			} else {
+				d.warns = append(d.warns, fmt.Sprintf("%s: VMCOREINFO PAGESIZE=%q is not a power of two from 512 to 1 MiB; using %d", name, ps, d.pageSize))
 			}
 		}
 	}
 	return d, nil
 }
 
-func parseVMCoreInfo(s string) map[string]string {
+// parseVMCoreInfo reads the "key=value" lines of VMCOREINFO (the first
+// value of a key wins). The error says where reading stopped, if it did.
+func parseVMCoreInfo(s string) (map[string]string, error) {
 	m := make(map[string]string)
 	sc := bufio.NewScanner(strings.NewReader(s))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	const maxLine = 1 << 20
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	read := 0
 	for sc.Scan() {
 		line := sc.Text()
+		read += len(line) + 1
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
 			continue
@@ -322,7 +339,10 @@ func parseVMCoreInfo(s string) map[string]string {
 			m[k] = v
 		}
 	}
-	return m
+	if err := sc.Err(); err != nil {
+		return m, fmt.Errorf("line at byte %d: %w (lines are at most %d bytes)", read, err, maxLine)
+	}
+	return m, nil
 }
 
 // Path returns the file name given to Open.
@@ -373,7 +393,8 @@ func (d *Dump) Warnings() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.scanLocked()
-	return append(append([]string(nil), d.warns...), d.lateWarn...)
+	w := append(append([]string(nil), d.warns...), d.lateWarn...)
+	return append(w, d.be.problems()...)
 }
 
 // Truncation returns where and how the dump file is cut short, or nil

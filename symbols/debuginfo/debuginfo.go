@@ -149,6 +149,7 @@ type Finder struct {
 	once     sync.Once
 	banners  map[string]string // linux_banner -> vmlinux path, over DebugDirs
 	buildIDs map[string]string // build-id -> vmlinux path, over the same files
+	unusable []error           // vmlinux* files (or directories) that could not be read
 }
 
 // Found is the result of a search.
@@ -231,6 +232,17 @@ func (f *Finder) Lookup(ctx context.Context, id Identity) (Found, error) {
 	if f.Client != nil && len(f.Client.URLs) > 0 {
 		where += fmt.Sprintf(", debuginfod %q", f.Client.URLs)
 	}
+	if len(f.DebugDirs) > 0 {
+		f.once.Do(f.indexBanners) // the files it could not read may be why
+	}
+	if len(f.unusable) > 0 {
+		const shown = 5
+		n := len(f.unusable)
+		errs = append(errs, f.unusable[:min(n, shown)]...)
+		if n > shown {
+			errs = append(errs, fmt.Errorf("and %d more unreadable vmlinux files", n-shown))
+		}
+	}
 	return Found{ID: id}, fmt.Errorf("%w in %s%s", ErrNotFound, where, joinErrs(errs))
 }
 
@@ -266,27 +278,57 @@ func ReleasePaths(dir, release string) []string {
 
 // indexBanners reads linux_banner and the build-id of every vmlinux* file
 // directly in the debug directories' usual places (a vmlinux kept under a
-// plain name is found by either).
+// plain name is found by either). Files that cannot be read are kept for
+// the error when nothing matches.
 func (f *Finder) indexBanners() {
 	f.banners = map[string]string{}
 	f.buildIDs = map[string]string{}
 	for _, dir := range f.DebugDirs {
 		for _, sub := range []string{"", "boot", filepath.Join("usr", "lib", "debug", "boot")} {
-			matches, _ := filepath.Glob(filepath.Join(dir, sub, "vmlinux*"))
-			for _, p := range matches {
+			for _, p := range f.vmlinuxFiles(filepath.Join(dir, sub)) {
 				b, id, err := bannerAndBuildID(p)
 				if err != nil {
-					continue
+					f.unusable = append(f.unusable, err)
 				}
 				if _, dup := f.banners[b]; !dup && b != "" {
 					f.banners[b] = p
 				}
 				if _, dup := f.buildIDs[id]; !dup && id != "" {
-					f.buildIDs[id] = p
+					f.buildIDs[id] = p // a separate debuginfo file has no banner data, but its build-id
 				}
 			}
 		}
 	}
+}
+
+// vmlinuxFiles lists the regular files (or links to them) named vmlinux*
+// in dir, sorted. The directory name is taken literally (filepath.Glob
+// would read "[", "*" or "?" in it as a pattern). A directory that does
+// not exist has none; one that cannot be read is recorded as unusable.
+func (f *Finder) vmlinuxFiles(dir string) []string {
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			f.unusable = append(f.unusable, err)
+		}
+		return nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		f.unusable = append(f.unusable, err)
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "vmlinux") || e.IsDir() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if isFile(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Banner returns the linux_banner string of a vmlinux, up to its newline.

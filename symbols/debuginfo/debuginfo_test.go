@@ -138,14 +138,21 @@ func TestFinder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	place := func(t *testing.T, rel string) string {
-		dir := t.TempDir()
+	place := func(t *testing.T, sub, rel string, data []byte) string {
+		dir := filepath.Join(t.TempDir(), sub)
 		p := filepath.Join(dir, rel)
 		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, vm, 0o644); err != nil {
+		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return dir
+	}
+	// A separate debuginfo file: DWARF and build-id, no data (no banner).
+	var debugOnly []byte
+	dbgPath := filepath.Join(t.TempDir(), "vmlinux.debug")
+	dbgErr := exec.Command("objcopy", "--only-keep-debug", f.vmlinux, dbgPath).Run()
+	if dbgErr == nil {
+		debugOnly, dbgErr = os.ReadFile(dbgPath)
 	}
 	bid := f.buildID
 	tests := []struct {
@@ -154,23 +161,39 @@ func TestFinder(t *testing.T) {
 		dump     string
 		fallback string
 		how      string // "" = expect ErrNotFound
+		sub      string // the debug dir's own name, under a temporary directory
+		data     []byte // the file placed at rel; the vmlinux when nil
+		errHas   string // for ErrNotFound: also in the error
 	}{
-		{"build-id", ".build-id/" + bid[:2] + "/" + bid[2:] + ".debug", f.withInfo, "", "build-id"},
-		{"build-id under usr/lib/debug", "usr/lib/debug/.build-id/" + bid[:2] + "/" + bid[2:] + ".debug", f.withInfo, "", "build-id"},
-		{"release, Debian layout", "usr/lib/debug/boot/vmlinux-" + seedgen.Release, f.kdump, "", "release"},
-		{"release, Fedora layout", "usr/lib/debug/lib/modules/" + seedgen.Release + "/vmlinux", f.kdump, "", "release"},
-		{"release from the banner", "boot/vmlinux-" + seedgen.Release, f.elf, "", "release"},
-		{"banner only, odd name", "vmlinux.customer-42", f.elf, "", "banner"},
-		{"nothing matches: fallback", "unrelated/file", f.kdump, f.vmlinux, "fallback"},
-		{"nothing matches", "unrelated/file", f.withInfo, "", ""},
+		{"build-id", ".build-id/" + bid[:2] + "/" + bid[2:] + ".debug", f.withInfo, "", "build-id", "", nil, ""},
+		{"build-id under usr/lib/debug", "usr/lib/debug/.build-id/" + bid[:2] + "/" + bid[2:] + ".debug", f.withInfo, "", "build-id", "", nil, ""},
+		{"release, Debian layout", "usr/lib/debug/boot/vmlinux-" + seedgen.Release, f.kdump, "", "release", "", nil, ""},
+		{"release, Fedora layout", "usr/lib/debug/lib/modules/" + seedgen.Release + "/vmlinux", f.kdump, "", "release", "", nil, ""},
+		{"release from the banner", "boot/vmlinux-" + seedgen.Release, f.elf, "", "release", "", nil, ""},
+		{"banner only, odd name", "vmlinux.customer-42", f.elf, "", "banner", "", nil, ""},
+		{"nothing matches: fallback", "unrelated/file", f.kdump, f.vmlinux, "fallback", "", nil, ""},
+		{"nothing matches", "unrelated/file", f.withInfo, "", "", "", nil, ""},
+		// The debug dir's name is not a pattern.
+		{"banner only, debug dir named like a pattern", "vmlinux.customer-42", f.elf, "", "banner", "debug[1]*", nil, ""},
+		// A vmlinux* that cannot be read is named when nothing matches.
+		{"nothing matches, unreadable vmlinux named", "boot/vmlinux-broken", f.withInfo, "", "", "", []byte("not an ELF file"), "boot/vmlinux-broken"},
+		// Found by its build-id though its banner cannot be read.
+		{"separate debuginfo by build-id, plain name", "vmlinux-" + seedgen.Release + ".debug", f.withInfo, "", "build-id", "", debugOnly, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fd := &debuginfo.Finder{DebugDirs: []string{place(t, tt.rel)}, Fallback: tt.fallback}
+			data := tt.data
+			if data == nil && strings.HasSuffix(tt.rel, ".debug") && !strings.Contains(tt.rel, ".build-id") { // debugOnly, not made
+				t.Skipf("objcopy --only-keep-debug: %v", dbgErr)
+			}
+			if data == nil {
+				data = vm
+			}
+			fd := &debuginfo.Finder{DebugDirs: []string{place(t, tt.sub, tt.rel, data)}, Fallback: tt.fallback}
 			found, err := fd.Find(context.Background(), openDump(t, tt.dump))
 			if tt.how == "" {
-				if !errors.Is(err, debuginfo.ErrNotFound) || !strings.Contains(err.Error(), bid) {
-					t.Fatalf("Find = %+v, %v; want ErrNotFound naming the build-id", found, err)
+				if !errors.Is(err, debuginfo.ErrNotFound) || !strings.Contains(err.Error(), bid) || !strings.Contains(err.Error(), tt.errHas) {
+					t.Fatalf("Find = %+v, %v; want ErrNotFound naming the build-id and %q", found, err, tt.errHas)
 				}
 				return
 			}
@@ -179,6 +202,12 @@ func TestFinder(t *testing.T) {
 			}
 			if found.How != tt.how {
 				t.Errorf("found %s by %s, want by %s", found.Path, found.How, tt.how)
+			}
+			if tt.data != nil {
+				if !strings.HasSuffix(found.Path, tt.rel) {
+					t.Errorf("found %s, want %s", found.Path, tt.rel)
+				}
+				return
 			}
 			if b, err := debuginfo.Banner(found.Path); err != nil || b != f.banner {
 				t.Errorf("found %s with banner %q (%v)", found.Path, b, err)
