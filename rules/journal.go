@@ -87,13 +87,12 @@ func (c *Context) journalEvidence(j *analyzer.Journal) *report.JournalEvidence {
 		}
 	}
 	counts := map[string]int{}
+	refs := make([]*report.TaskRef, len(j.WaitLocked))
 	for i, a := range j.WaitLocked {
-		ref := c.taskRef(a, false)
-		counts[ref.Comm]++
-		if i < 5 || i == len(j.WaitLocked)-1 || ref.Comm != "oracle" && len(ev.WaitingSample) < 12 {
-			ev.WaitingSample = append(ev.WaitingSample, *ref)
-		}
+		refs[i] = c.taskRef(a, false)
+		counts[refs[i].Comm]++
 	}
+	ev.WaitingSample = waitingSample(refs, waitingSampleSize)
 	for name, n := range counts {
 		ev.WaitingByComm = append(ev.WaitingByComm, report.Count{Name: name, Count: n})
 	}
@@ -104,6 +103,45 @@ func (c *Context) journalEvidence(j *analyzer.Journal) *report.JournalEvidence {
 		return ev.WaitingByComm[a].Name < ev.WaitingByComm[b].Name
 	})
 	return ev
+}
+
+// waitingSampleSize bounds the waiting tasks a journal's evidence lists.
+const waitingSampleSize = 12
+
+// waitingSample picks at most n of the queued tasks to show: one of every
+// distinct command first (its longest blocked), then the longest blocked
+// of the others. Longer blocked comes first in each part; ties (and tasks
+// without a blocked time, last) keep the queue order.
+func waitingSample(queue []*report.TaskRef, n int) []report.TaskRef {
+	blocked := func(r *report.TaskRef) int64 {
+		if r.BlockedSeconds == nil {
+			return -1
+		}
+		return *r.BlockedSeconds
+	}
+	order := make([]int, len(queue))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return blocked(queue[order[a]]) > blocked(queue[order[b]]) })
+	var first, rest []int
+	seen := map[string]bool{}
+	for _, i := range order {
+		if seen[queue[i].Comm] {
+			rest = append(rest, i)
+			continue
+		}
+		seen[queue[i].Comm] = true
+		first = append(first, i)
+	}
+	out := []report.TaskRef{}
+	for _, i := range append(first, rest...) {
+		if len(out) == n {
+			break
+		}
+		out = append(out, *queue[i])
+	}
+	return out
 }
 
 // journalTree draws who waits on whom: writers -> commit thread -> holder.
