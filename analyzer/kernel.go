@@ -290,11 +290,16 @@ func (k *Kernel) Object(typeName string, addr uint64) (Object, error) {
 	if addr == 0 {
 		return Object{}, fmt.Errorf("%s at NULL", typeName)
 	}
-	data := make([]byte, t.Size)
-	if err := k.Mem.Read(addr, data); err != nil {
-		return Object{}, fmt.Errorf("reading %s at 0x%x: %w", typeName, addr, err)
+	return k.objectOfType(t, addr)
+}
+
+// initTask reads init_task, the first task (pid 0 of CPU 0).
+func (k *Kernel) initTask() (Object, error) {
+	a, err := k.Addr("init_task")
+	if err != nil {
+		return Object{}, err
 	}
-	return Object{k: k, Type: t, Addr: addr, data: data}, nil
+	return k.Object("struct task_struct", a)
 }
 
 // objectOfType reads an object of a type already looked up.

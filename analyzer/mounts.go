@@ -57,11 +57,7 @@ func (k *Kernel) Mounts() ([]Mount, error) {
 	if mf.Namespace == "" || mf.Type == "" || mf.Table == "" {
 		return nil, fmt.Errorf("mount table: the kernel's mount namespace types were not recognised (%s, %s, %s)", orNone(mf.Namespace), orNone(mf.Type), orNone(mf.Table))
 	}
-	initTask, err := k.Addr("init_task")
-	if err != nil {
-		return nil, err
-	}
-	it, err := k.Object("struct task_struct", initTask)
+	it, err := k.initTask()
 	if err != nil {
 		return nil, err
 	}

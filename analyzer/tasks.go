@@ -194,11 +194,7 @@ func (t Task) Uninterruptible() bool { return t.stateName == "UN" }
 // Tasks lists every task: the task list from init_task.tasks plus each
 // CPU's idle task, sorted by PID (idle tasks first, by CPU).
 func (k *Kernel) Tasks() ([]Task, error) {
-	initTask, err := k.Addr("init_task")
-	if err != nil {
-		return nil, err
-	}
-	it, err := k.Object("struct task_struct", initTask)
+	it, err := k.initTask()
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +202,8 @@ func (k *Kernel) Tasks() ([]Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	addrs := []uint64{initTask}
-	seen := map[uint64]bool{initTask: true}
+	addrs := []uint64{it.Addr}
+	seen := map[uint64]bool{it.Addr: true}
 	err = k.ListEach(head, func(node uint64) error {
 		t, err := k.containerOf(node, "struct task_struct", "tasks")
 		if err != nil {
@@ -223,7 +219,7 @@ func (k *Kernel) Tasks() ([]Task, error) {
 		k.warnf("task list: %v (listing the %d tasks read before it)", err, len(addrs))
 	}
 	addrs = k.addThreads(addrs, seen)
-	idle := map[uint64]bool{initTask: true}
+	idle := map[uint64]bool{it.Addr: true}
 	for _, cpu := range k.CPUs() {
 		rq, err := k.RunQueue(cpu)
 		if err != nil {
