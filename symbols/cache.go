@@ -10,10 +10,10 @@ import (
 )
 
 // The type index of a large vmlinux takes seconds to build (one pass over
-// hundreds of MB of DWARF). It is cached on disk keyed by build-id, the
-// layout cache of design.md: a second analysis of any dump of the same
-// kernel skips the pass. VMTRIAGE_CACHE sets the directory ("off" disables
-// it); the default is the user cache directory's vmtriage/types.
+// hundreds of MB of DWARF). It is cached on disk keyed by build-id: a
+// second analysis of any dump of the same kernel skips the pass.
+// VMTRIAGE_CACHE sets the directory ("off" disables it); the default is the
+// user cache directory's vmtriage/types.
 
 // indexCacheVersion changes whenever the index format does.
 const indexCacheVersion = 4

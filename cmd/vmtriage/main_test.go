@@ -76,7 +76,7 @@ func TestDemoJSON(t *testing.T) {
 		r.Findings[0].Evidence.DIO != 0x1010012b800 {
 		t.Errorf("demo JSON: schema %q findings %+v", r.Schema, r.Findings)
 	}
-	// the contract's keys, spelled as design.md says
+	// the contract's keys, spelled as rules/report/schema.json says
 	var raw map[string]any
 	json.Unmarshal([]byte(out), &raw)
 	for _, path := range [][]string{{"dump", "path"}, {"dump", "format"}, {"system", "release"}, {"system", "uptime_seconds"},

@@ -1,5 +1,5 @@
 // Package report defines vmtriage's report, the JSON contract read by
-// ticketing systems (schema "vmtriage.report/v1", see design.md), and
+// ticketing systems (schema "vmtriage.report/v1", see schema.json), and
 // renders it for people.
 package report
 
