@@ -164,192 +164,194 @@ func testLine(t *testing.T, dir string) {
 		if _, err := os.Stat(filepath.Join(sdir, "meta.json")); err != nil {
 			continue
 		}
-		want := scenarioRule[sc]
-		var oracle drgnOracle
-		b, err := os.ReadFile(filepath.Join(sdir, "drgn.json"))
-		if err != nil {
-			t.Errorf("%s: no drgn oracle (lab.sh oracle step): %v", sc, err)
-			continue
-		}
-		if err := json.Unmarshal(b, &oracle); err != nil {
-			t.Errorf("%s drgn.json: %v", sc, err)
-			continue
-		}
-		dumps, _ := filepath.Glob(filepath.Join(sdir, "*.vmcore"))
-		for _, dump := range dumps {
-			format := strings.TrimSuffix(filepath.Base(dump), ".vmcore")
-			t.Run(sc+"/"+format, func(t *testing.T) {
-				k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: debug})
-				if err != nil {
-					t.Fatalf("open: %v", err)
+		t.Run(sc, func(t *testing.T) { testScenario(t, sdir, sc, vmlinux, debug) })
+	}
+}
+
+func testScenario(t *testing.T, sdir, sc, vmlinux string, debug []string) {
+	want := scenarioRule[sc]
+	var oracle drgnOracle
+	b, err := os.ReadFile(filepath.Join(sdir, "drgn.json"))
+	if err != nil {
+		t.Fatalf("no drgn oracle (lab.sh oracle step): %v", err)
+	}
+	if err := json.Unmarshal(b, &oracle); err != nil {
+		t.Fatalf("drgn.json: %v", err)
+	}
+	dumps, _ := filepath.Glob(filepath.Join(sdir, "*.vmcore"))
+	for _, dump := range dumps {
+		format := strings.TrimSuffix(filepath.Base(dump), ".vmcore")
+		t.Run(format, func(t *testing.T) {
+			k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: debug})
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			defer k.Close()
+			c, err := rules.NewContext(k)
+			if err != nil {
+				t.Fatalf("rules.NewContext: %v", err)
+			}
+			// UN tasks (pid, comm) equal drgn's
+			var got, exp []string
+			for _, tk := range c.Tasks {
+				if tk.StateName() == "UN" {
+					got = append(got, fmt.Sprintf("%d %s", tk.PID, tk.Comm))
 				}
-				defer k.Close()
-				c, err := rules.NewContext(k)
-				if err != nil {
-					t.Fatalf("rules.NewContext: %v", err)
+			}
+			for _, u := range oracle.UNTasks {
+				exp = append(exp, fmt.Sprintf("%d %s", u.PID, u.Comm))
+			}
+			sort.Strings(got)
+			sort.Strings(exp)
+			if strings.Join(got, ",") != strings.Join(exp, ",") {
+				t.Errorf("UN tasks %v, drgn %s says %v", got, oracle.DrgnVersion, exp)
+			}
+			crash := readCrash(t, sdir, format)
+			// each dio equals drgn's and crash's
+			for _, u := range oracle.UNTasks {
+				if u.DIO == nil {
+					continue
 				}
-				// UN tasks (pid, comm) equal drgn's
-				var got, exp []string
+				d, ok := c.DIOs[hexv(u.Task)]
+				if !ok {
+					t.Errorf("pid %d: no dio found, drgn has %s", u.PID, u.DIO.DIO)
+					continue
+				}
+				if d.Addr != hexv(u.DIO.DIO) || d.Refcount != u.DIO.Refcount || d.Waiter != hexv(u.DIO.Waiter) || d.BioList != hexv(u.DIO.BioList) {
+					t.Errorf("pid %d: dio 0x%x refcount %d waiter 0x%x bio_list 0x%x; drgn: %+v", u.PID, d.Addr, d.Refcount, d.Waiter, d.BioList, *u.DIO)
+				}
+				checkCrashDIO(t, crash, format, d)
+			}
+			// journals equal drgn's: transaction, state, updates, commit thread, queue, holders
+			for _, oj := range oracle.Journals {
+				if oj.Running == nil {
+					continue
+				}
+				var got *analyzer.Journal
+				for i := range c.Journals {
+					if c.Journals[i].Addr == hexv(oj.Journal) {
+						got = &c.Journals[i]
+					}
+				}
+				if got == nil {
+					t.Errorf("journal %s not found (vmtriage has %d journals)", oj.Journal, len(c.Journals))
+					continue
+				}
+				var waiting, holders []drgnPID
+				for _, a := range got.WaitLocked {
+					if tk, ok := c.ByAddr[a]; ok {
+						waiting = append(waiting, drgnPID{tk.PID})
+					}
+				}
 				for _, tk := range c.Tasks {
-					if tk.StateName() == "UN" {
-						got = append(got, fmt.Sprintf("%d %s", tk.PID, tk.Comm))
+					if _, tr, err := k.HandleTransaction(tk); err == nil && tr != 0 && tr == got.Transaction {
+						holders = append(holders, drgnPID{tk.PID})
 					}
 				}
-				for _, u := range oracle.UNTasks {
-					exp = append(exp, fmt.Sprintf("%d %s", u.PID, u.Comm))
+				commit := -1
+				if ct, ok := c.ByAddr[got.CommitTask]; ok {
+					commit = ct.PID
 				}
-				sort.Strings(got)
-				sort.Strings(exp)
-				if strings.Join(got, ",") != strings.Join(exp, ",") {
-					t.Errorf("UN tasks %v, drgn %s says %v", got, oracle.DrgnVersion, exp)
+				if got.Transaction != hexv(oj.Running.Transaction) || got.TState != oj.Running.TState || got.TUpdates != oj.Running.TUpdates ||
+					commit != oj.JTask.PID || pids(waiting) != pids(oj.WaitLocked) || pids(holders) != pids(oj.Holders) {
+					t.Errorf("journal 0x%x: transaction 0x%x %s t_updates %d commit %d waiting %s holders %s; drgn: %+v %+v commit %d waiting %s holders %s",
+						got.Addr, got.Transaction, got.TState, got.TUpdates, commit, pids(waiting), pids(holders),
+						oj.Running, oj.JTask, oj.JTask.PID, pids(oj.WaitLocked), pids(oj.Holders))
 				}
-				crash := readCrash(t, sdir, format)
-				// each dio equals drgn's and crash's
-				for _, u := range oracle.UNTasks {
-					if u.DIO == nil {
-						continue
-					}
-					d, ok := c.DIOs[hexv(u.Task)]
-					if !ok {
-						t.Errorf("pid %d: no dio found, drgn has %s", u.PID, u.DIO.DIO)
-						continue
-					}
-					if d.Addr != hexv(u.DIO.DIO) || d.Refcount != u.DIO.Refcount || d.Waiter != hexv(u.DIO.Waiter) || d.BioList != hexv(u.DIO.BioList) {
-						t.Errorf("pid %d: dio 0x%x refcount %d waiter 0x%x bio_list 0x%x; drgn: %+v", u.PID, d.Addr, d.Refcount, d.Waiter, d.BioList, *u.DIO)
-					}
-					checkCrashDIO(t, crash, format, d)
+			}
+			// crash's ps agrees with vmtriage ps (pid, ppid, cpu, task, state, comm)
+			checkCrashPS(t, crash, format, c.Tasks)
+			// mounts: the same (mount point, type) set as drgn's
+			if ms, err := k.Mounts(); err != nil {
+				t.Errorf("mounts: %v", err)
+			} else if len(oracle.Mounts) > 0 {
+				var g, e []string
+				for _, m := range ms {
+					g = append(g, m.Path+" "+m.FSType)
 				}
-				// journals equal drgn's: transaction, state, updates, commit thread, queue, holders
-				for _, oj := range oracle.Journals {
-					if oj.Running == nil {
-						continue
-					}
-					var got *analyzer.Journal
-					for i := range c.Journals {
-						if c.Journals[i].Addr == hexv(oj.Journal) {
-							got = &c.Journals[i]
-						}
-					}
-					if got == nil {
-						t.Errorf("journal %s not found (vmtriage has %d journals)", oj.Journal, len(c.Journals))
-						continue
-					}
-					var waiting, holders []drgnPID
-					for _, a := range got.WaitLocked {
-						if tk, ok := c.ByAddr[a]; ok {
-							waiting = append(waiting, drgnPID{tk.PID})
-						}
-					}
-					for _, tk := range c.Tasks {
-						if _, tr, err := k.HandleTransaction(tk); err == nil && tr != 0 && tr == got.Transaction {
-							holders = append(holders, drgnPID{tk.PID})
-						}
-					}
-					commit := -1
-					if ct, ok := c.ByAddr[got.CommitTask]; ok {
-						commit = ct.PID
-					}
-					if got.Transaction != hexv(oj.Running.Transaction) || got.TState != oj.Running.TState || got.TUpdates != oj.Running.TUpdates ||
-						commit != oj.JTask.PID || pids(waiting) != pids(oj.WaitLocked) || pids(holders) != pids(oj.Holders) {
-						t.Errorf("journal 0x%x: transaction 0x%x %s t_updates %d commit %d waiting %s holders %s; drgn: %+v %+v commit %d waiting %s holders %s",
-							got.Addr, got.Transaction, got.TState, got.TUpdates, commit, pids(waiting), pids(holders),
-							oj.Running, oj.JTask, oj.JTask.PID, pids(oj.WaitLocked), pids(oj.Holders))
-					}
+				for _, m := range oracle.Mounts {
+					e = append(e, m.MountPoint+" "+m.FSType)
 				}
-				// crash's ps agrees with vmtriage ps (pid, ppid, cpu, task, state, comm)
-				checkCrashPS(t, crash, format, c.Tasks)
-				// mounts: the same (mount point, type) set as drgn's
-				if ms, err := k.Mounts(); err != nil {
-					t.Errorf("mounts: %v", err)
-				} else if len(oracle.Mounts) > 0 {
-					var g, e []string
-					for _, m := range ms {
-						g = append(g, m.Path+" "+m.FSType)
-					}
-					for _, m := range oracle.Mounts {
-						e = append(e, m.MountPoint+" "+m.FSType)
-					}
-					sort.Strings(g)
-					sort.Strings(e)
-					if strings.Join(g, ",") != strings.Join(e, ",") {
-						t.Errorf("mounts %v, drgn %v", g, e)
-					}
+				sort.Strings(g)
+				sort.Strings(e)
+				if strings.Join(g, ",") != strings.Join(e, ",") {
+					t.Errorf("mounts %v, drgn %v", g, e)
 				}
-				// the kernel log: read, and its end is drgn's
-				if log, err := k.Log(); err != nil {
-					t.Errorf("kernel log: %v", err)
-				} else if strings.TrimSpace(log) == "" {
-					t.Errorf("kernel log: empty")
-				} else if n := len(oracle.DmesgTail); n > 0 {
-					last := oracle.DmesgTail[n-1]
-					if i := strings.Index(last, "] "); i >= 0 {
-						last = last[i+2:]
-					}
-					if last = strings.TrimSpace(last); last != "" && !strings.Contains(log, last) {
-						t.Errorf("kernel log: drgn's last line %q is not in vmtriage's log (%d bytes, ends %q)", last, len(log), tail(log, 200))
-					}
+			}
+			// the kernel log: read, and its end is drgn's
+			if log, err := k.Log(); err != nil {
+				t.Errorf("kernel log: %v", err)
+			} else if strings.TrimSpace(log) == "" {
+				t.Errorf("kernel log: empty")
+			} else if n := len(oracle.DmesgTail); n > 0 {
+				last := oracle.DmesgTail[n-1]
+				if i := strings.Index(last, "] "); i >= 0 {
+					last = last[i+2:]
 				}
-				// the same answer without VMCOREINFO: KASLR from CR3 and linux_banner
-				if format == "elf-nopaging" || format == "kdump-zlib-flat" {
-					k2, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: debug, IgnoreVMCOREINFO: true})
+				if last = strings.TrimSpace(last); last != "" && !strings.Contains(log, last) {
+					t.Errorf("kernel log: drgn's last line %q is not in vmtriage's log (%d bytes, ends %q)", last, len(log), tail(log, 200))
+				}
+			}
+			// the same answer without VMCOREINFO: KASLR from CR3 and linux_banner
+			if format == "elf-nopaging" || format == "kdump-zlib-flat" {
+				k2, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: debug, IgnoreVMCOREINFO: true})
+				if err != nil {
+					t.Errorf("without VMCOREINFO: %v", err)
+				} else {
+					c2, err := rules.NewContext(k2)
+					k2.Close()
 					if err != nil {
 						t.Errorf("without VMCOREINFO: %v", err)
 					} else {
-						c2, err := rules.NewContext(k2)
-						k2.Close()
-						if err != nil {
-							t.Errorf("without VMCOREINFO: %v", err)
-						} else {
-							if k2.Syms.Slide() != k.Syms.Slide() || len(c2.DIOs) != len(c.DIOs) || len(c2.Tasks) != len(c.Tasks) {
-								t.Errorf("without VMCOREINFO: slide 0x%x, %d tasks, %d dios; with it: 0x%x, %d, %d",
-									k2.Syms.Slide(), len(c2.Tasks), len(c2.DIOs), k.Syms.Slide(), len(c.Tasks), len(c.DIOs))
-							}
-							for a, d := range c.DIOs {
-								if c2.DIOs[a].Addr != d.Addr || c2.DIOs[a].Refcount != d.Refcount {
-									t.Errorf("without VMCOREINFO: dio of task 0x%x is %+v, with it %+v", a, c2.DIOs[a], d)
-								}
+						if k2.Syms.Slide() != k.Syms.Slide() || len(c2.DIOs) != len(c.DIOs) || len(c2.Tasks) != len(c.Tasks) {
+							t.Errorf("without VMCOREINFO: slide 0x%x, %d tasks, %d dios; with it: 0x%x, %d, %d",
+								k2.Syms.Slide(), len(c2.Tasks), len(c2.DIOs), k.Syms.Slide(), len(c.Tasks), len(c.DIOs))
+						}
+						for a, d := range c.DIOs {
+							if c2.DIOs[a].Addr != d.Addr || c2.DIOs[a].Refcount != d.Refcount {
+								t.Errorf("without VMCOREINFO: dio of task 0x%x is %+v, with it %+v", a, c2.DIOs[a], d)
 							}
 						}
 					}
 				}
-				r, err := rules.Analyze(k, "realkernel")
-				if err != nil {
-					t.Fatalf("rules.Analyze: %v", err)
+			}
+			r, err := rules.Analyze(k, "realkernel")
+			if err != nil {
+				t.Fatalf("rules.Analyze: %v", err)
+			}
+			// no warning that a read failed
+			for _, w := range r.Warnings {
+				if readFailed.MatchString(w) {
+					t.Errorf("report warning: %s", w)
+				} else {
+					t.Logf("report warning (not a failed read): %s", w)
 				}
-				// no warning that a read failed
-				for _, w := range r.Warnings {
-					if readFailed.MatchString(w) {
-						t.Errorf("report warning: %s", w)
-					} else {
-						t.Logf("report warning (not a failed read): %s", w)
-					}
+			}
+			// every UN task has a wait channel and a blocked time
+			for _, h := range r.HungTasks {
+				if h.WaitChannel == "" || h.BlockedSeconds == nil {
+					t.Errorf("UN pid %d %s: wait channel %q, blocked seconds %v", h.PID, h.Comm, h.WaitChannel, h.BlockedSeconds)
 				}
-				// every UN task has a wait channel and a blocked time
-				for _, h := range r.HungTasks {
-					if h.WaitChannel == "" || h.BlockedSeconds == nil {
-						t.Errorf("UN pid %d %s: wait channel %q, blocked seconds %v", h.PID, h.Comm, h.WaitChannel, h.BlockedSeconds)
-					}
+			}
+			if f := finding(r, "dio-lost-wakeup"); (f != nil) != want.lostWakeup {
+				t.Errorf("dio-lost-wakeup found = %v, want %v", f != nil, want.lostWakeup)
+			} else if f != nil {
+				e := f.Evidence
+				// B sleeps with the hung-task timer armed, B-notimeout for good;
+				// C's async write waited because it was partial
+				if armed := sc != "B-notimeout"; e.TimeoutArmed != armed {
+					t.Errorf("timeout_armed = %v, want %v (%s)", e.TimeoutArmed, armed, e.Timeout)
 				}
-				if f := finding(r, "dio-lost-wakeup"); (f != nil) != want.lostWakeup {
-					t.Errorf("dio-lost-wakeup found = %v, want %v", f != nil, want.lostWakeup)
-				} else if f != nil {
-					e := f.Evidence
-					// B sleeps with the hung-task timer armed, B-notimeout for good;
-					// C's async write waited because it was partial
-					if armed := sc != "B-notimeout"; e.TimeoutArmed != armed {
-						t.Errorf("timeout_armed = %v, want %v (%s)", e.TimeoutArmed, armed, e.Timeout)
-					}
-					if (e.PartialWrite != "") != (sc == "C") || (sc == "C" && (e.IsAsync != 1 || e.IOCB == nil || e.IOCB.Opcode != "PWRITE")) {
-						t.Errorf("partial write %q, is_async %d, iocb %+v", e.PartialWrite, e.IsAsync, e.IOCB)
-					}
+				if (e.PartialWrite != "") != (sc == "C") || (sc == "C" && (e.IsAsync != 1 || e.IOCB == nil || e.IOCB.Opcode != "PWRITE")) {
+					t.Errorf("partial write %q, is_async %d, iocb %+v", e.PartialWrite, e.IsAsync, e.IOCB)
 				}
-				if f := finding(r, "journal-stall"); (f != nil) != want.journal {
-					t.Errorf("journal-stall found = %v, want %v", f != nil, want.journal)
-				} else if f != nil && (f.Journal == nil || f.Journal.CommitTask == nil || f.Tree == nil || f.Journal.WaitingTasks == 0) {
-					t.Errorf("journal-stall without commit thread, tree or waiters: %+v", f.Journal)
-				}
-			})
-		}
+			}
+			if f := finding(r, "journal-stall"); (f != nil) != want.journal {
+				t.Errorf("journal-stall found = %v, want %v", f != nil, want.journal)
+			} else if f != nil && (f.Journal == nil || f.Journal.CommitTask == nil || f.Tree == nil || f.Journal.WaitingTasks == 0) {
+				t.Errorf("journal-stall without commit thread, tree or waiters: %+v", f.Journal)
+			}
+		})
 	}
 }
 
@@ -440,7 +442,9 @@ func checkCrashPS(t *testing.T, c *crashOracle, format string, tasks []analyzer.
 			diffs = append(diffs, "vmtriage only: "+m)
 		}
 	}
-	if len(diffs) > 0 {
+	if len(diffs) == 0 {
+		t.Logf("ps: the %d tasks agree with %s (%s)", len(tasks), c.Tool, format)
+	} else {
 		sort.Strings(diffs)
 		n := len(diffs)
 		if n > 8 {
