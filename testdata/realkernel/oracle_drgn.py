@@ -1,27 +1,25 @@
 #!/usr/bin/python3
 """The drgn oracle: what a reference tool with full DWARF says about a lab dump.
 
-  /usr/bin/python3 oracle_drgn.py DUMP VMLINUX [DEBUG_MODULE.ko ...] > drgn.json
+  python3 oracle_drgn.py [--config KCONFIG] DUMP VMLINUX [DEBUG_MODULE.ko ...] > drgn.json
 
-DUMP: a paging:true QEMU ELF or a makedumpfile kdump file (drgn 0.0.22 reads
-neither QEMU's paging:false ELF nor flattened files). Prints JSON:
-  un_tasks[]: every TASK_UNINTERRUPTIBLE task (not TASK_IDLE = UN|NOLOAD, as crash's "ID") (pid, comm, task, cpu, state, stack,
-              blocked_seconds = rq->clock - sched_info.last_arrival, and the
-              schedule_timeout() timer when one is armed: expires, jiffies)
-              and the struct dio it waits on (from the local `dio` of the inlined
-              dio_await_one / __blockdev_direct_IO frames; stack scan as fallback)
-  journals[]: every jbd2 journal of a mounted ext4 (device, running/committing
-              transaction, t_state, t_updates, j_task, tasks on
-              j_wait_transaction_locked, handle holders)
+oracle.py runs it inside the roots of roots.sh (inroot.sh sid|trixie python3 ...):
+drgn 0.3.0 (sid) and 0.0.31 (trixie), both with libkdumpfile, read QEMU's ELF
+(paging:false and paging:true) and makedumpfile's kdump files, not QEMU's flattened
+kdump-zlib. It also runs with older drgn (0.0.22 reads only paging:true ELF and
+makedumpfile files). The JSON on stdout is described key by key in oracle.py's
+docstring (the drgn.json section). A part that fails records "<key>_error" and the
+rest goes on; a failure to open the dump at all exits 1 with the error on stderr.
 """
+import argparse
 import json
 import os
+import re
 import sys
 import time
 
 import drgn
 from drgn import Object, cast
-from drgn.helpers.linux.fs import for_each_mount
 from drgn.helpers.linux.list import list_for_each_entry
 from drgn.helpers.linux.percpu import per_cpu
 from drgn.helpers.linux.pid import for_each_task
@@ -31,10 +29,30 @@ TASK_UNINTERRUPTIBLE = 2
 TASK_NOLOAD = 0x400
 T_STATES = ["T_RUNNING", "T_LOCKED", "T_SWITCH", "T_FLUSH", "T_COMMIT", "T_COMMIT_DFLUSH",
             "T_COMMIT_JFLUSH", "T_COMMIT_CALLBACK", "T_FINISHED"]
+DIO_FUNCS = ("__blockdev_direct_IO", "dio_await_one", "dio_await_completion", "do_blockdev_direct_IO")
 
 
 def h(v):
     return hex(int(v))
+
+
+def s(v):
+    return v.string_().decode(errors="replace")
+
+
+def task_state(task):
+    try:
+        return int(task.__state)
+    except AttributeError:  # before 5.14
+        return int(task.state)
+
+
+def state_letter(task):
+    try:
+        from drgn.helpers.linux.sched import task_state_to_char
+        return task_state_to_char(task)
+    except Exception as e:  # noqa: BLE001
+        return f"?{e}"
 
 
 def dio_fields(d):
@@ -43,7 +61,7 @@ def dio_fields(d):
     try:
         out["size"] = int(d.size)
     except (LookupError, AttributeError):
-        out["size"] = None  # struct dio has no size on 6.1; see request_count
+        out["size"] = None  # struct dio has no size on 6.1+; see request_count
     try:
         out["iocb"] = h(d.iocb)
         out["iocb_ki_pos"] = int(d.iocb.ki_pos)
@@ -52,32 +70,41 @@ def dio_fields(d):
     return out
 
 
+def read_jiffies(prog):
+    try:
+        return int(prog["jiffies"])
+    except (KeyError, LookupError):  # x86_64: jiffies is a linker alias of jiffies_64
+        return int(prog["jiffies_64"]) & 0xFFFFFFFFFFFFFFFF
+
+
 def stack_frames(prog, task, extra):
-    frames = []
+    frames, detail = [], []
     dio = None
     count = None
     try:
         trace = prog.stack_trace(task)
     except Exception as e:  # noqa: BLE001
-        return [f"<stack_trace failed: {e}>"], None, None
+        return [f"<stack_trace failed: {e}>"], [], None, None
     for f in trace:
         name = f.name or "??"
         frames.append(name + (" (inline)" if f.is_inline else ""))
+        try:
+            pc = hex(f.pc)
+        except Exception:  # noqa: BLE001
+            pc = None
+        detail.append({"function": name, "inline": bool(f.is_inline), "pc": pc})
         if name == "schedule_timeout" and "timeout_timer" not in extra:
             # the on-stack timer of schedule_timeout(): is a wakeup armed, and when?
             try:
                 tm = f["timer"]
                 if not tm.absent_:
                     exp = int(tm.timer.expires)
-                    try:
-                        jif = int(prog["jiffies"])
-                    except KeyError:  # x86_64: jiffies is a linker alias of jiffies_64
-                        jif = int(prog["jiffies_64"]) & 0xFFFFFFFFFFFFFFFF
+                    jif = read_jiffies(prog)
                     extra["timeout_timer"] = {"expires": exp, "jiffies": jif, "fires_in_jiffies": exp - jif,
                                               "pending": bool(tm.timer.entry.pprev.value_())}
             except (KeyError, LookupError, drgn.FaultError) as e:
                 extra["timeout_timer_error"] = str(e)
-        if name in ("__blockdev_direct_IO", "dio_await_one", "dio_await_completion", "do_blockdev_direct_IO"):
+        if name in DIO_FUNCS:
             for var, slot in (("dio", "dio"), ("count", "count")):
                 try:
                     v = f[var]
@@ -89,7 +116,7 @@ def stack_frames(prog, task, extra):
                     dio = v
                 elif slot == "count" and count is None:
                     count = int(v)
-    return frames, dio, count
+    return frames, detail, dio, count
 
 
 def scan_stack_for_dio(prog, task):
@@ -112,7 +139,19 @@ def scan_stack_for_dio(prog, task):
     return [Object(prog, tt, value=v) for v in seen]
 
 
+def mounts_of(prog):
+    from drgn.helpers.linux.fs import for_each_mount, mount_dst, mount_fstype, mount_src
+    out = []
+    for mnt in for_each_mount(prog):
+        out.append({"device": mount_src(mnt).decode(errors="replace"),
+                    "mount_point": mount_dst(mnt).decode(errors="replace"),
+                    "fs_type": mount_fstype(mnt).decode(errors="replace"),
+                    "mount": h(mnt), "sb": h(mnt.mnt.mnt_sb)})
+    return out
+
+
 def journals(prog, un_pids):
+    from drgn.helpers.linux.fs import for_each_mount
     out = []
     seen = set()
     for mnt in for_each_mount(prog):
@@ -124,27 +163,27 @@ def journals(prog, un_pids):
         j = sbi.s_journal
         if not j:
             continue
-        jd = {"sb": h(sb), "journal": h(j), "device": j.j_devname.string_().decode(),
-              "s_id": sb.s_id.string_().decode(),
-              "j_task": {"pid": int(j.j_task.pid), "comm": j.j_task.comm.string_().decode(), "task": h(j.j_task)}
+        jd = {"sb": h(sb), "journal": h(j), "device": s(j.j_devname), "s_id": s(sb.s_id),
+              "j_task": {"pid": int(j.j_task.pid), "comm": s(j.j_task.comm), "task": h(j.j_task)}
               if j.j_task else None}
         for key in ("j_running_transaction", "j_committing_transaction"):
             t = j.member_(key)
             if t:
                 st = int(t.t_state)
-                jd[key] = {"transaction": h(t), "t_tid": int(t.t_tid), "t_state": T_STATES[st] if st < len(T_STATES) else st,
+                jd[key] = {"transaction": h(t), "t_tid": int(t.t_tid),
+                           "t_state": T_STATES[st] if st < len(T_STATES) else st,
                            "t_state_value": st, "t_updates": int(t.t_updates.counter)}
             else:
                 jd[key] = None
         waiting = []
         for wq in list_for_each_entry("struct wait_queue_entry", j.j_wait_transaction_locked.head.address_of_(), "entry"):
             tsk = cast("struct task_struct *", wq.private)
-            waiting.append({"pid": int(tsk.pid), "comm": tsk.comm.string_().decode(), "task": h(tsk)})
+            waiting.append({"pid": int(tsk.pid), "comm": s(tsk.comm), "task": h(tsk)})
         jd["wait_transaction_locked"] = waiting
         upd = []
         for wq in list_for_each_entry("struct wait_queue_entry", j.j_wait_updates.head.address_of_(), "entry"):
             tsk = cast("struct task_struct *", wq.private)
-            upd.append({"pid": int(tsk.pid), "comm": tsk.comm.string_().decode()})
+            upd.append({"pid": int(tsk.pid), "comm": s(tsk.comm)})
         jd["wait_updates"] = upd
         # handle holders: tasks whose journal_info is a handle on this journal's transactions
         holders = []
@@ -159,47 +198,175 @@ def journals(prog, un_pids):
             except drgn.FaultError:
                 continue
             if tr in trans:
-                holders.append({"pid": int(tsk.pid), "comm": tsk.comm.string_().decode(), "handle": hex(ji),
+                holders.append({"pid": int(tsk.pid), "comm": s(tsk.comm), "handle": hex(ji),
                                 "transaction": tr, "UN": int(tsk.pid) in un_pids})
         jd["handle_holders"] = holders
         out.append(jd)
     return out
 
 
+def online_cpus(prog):
+    try:
+        from drgn.helpers.linux.cpumask import for_each_online_cpu
+        return list(for_each_online_cpu(prog))
+    except Exception:  # noqa: BLE001
+        return [0]
+
+
+def task_entry(prog, task, idle=False):
+    st = task_state(task)
+    try:
+        cpu = task_cpu(task)
+    except Exception:  # noqa: BLE001
+        cpu = None
+    try:
+        ppid = int(task.real_parent.pid)
+    except (AttributeError, drgn.FaultError):
+        ppid = None
+    return {"pid": int(task.pid), "tgid": int(task.tgid), "ppid": ppid, "cpu": cpu, "task": h(task),
+            "state": state_letter(task), "state_value": st, "exit_state": int(task.exit_state),
+            "comm": s(task.comm), "kthread": bool(int(task.flags) & 0x00200000), "idle": idle}
+
+
+def all_tasks(prog):
+    out, seen = [], set()
+    for task in for_each_task(prog):
+        seen.add(task.value_())
+        out.append(task_entry(prog, task))
+    # the other CPUs' idle tasks (swapper/N) are not on the task list; crash lists them
+    for cpu in online_cpus(prog):
+        try:
+            t = per_cpu(prog["runqueues"], cpu).idle
+        except (KeyError, LookupError, drgn.FaultError):
+            continue
+        if t.value_() not in seen:
+            seen.add(t.value_())
+            out.append(task_entry(prog, t, idle=True))
+    for e in out:
+        if e["pid"] == 0:
+            e["idle"] = True
+    out.sort(key=lambda e: (e["pid"], e["cpu"] if e["cpu"] is not None else -1))
+    return out
+
+
+def hz_of(prog, kconfig):
+    """CONFIG_HZ: from tick_nsec (= NSEC_PER_SEC/HZ rounded), else the config file."""
+    try:
+        tn = int(prog["tick_nsec"])
+        if tn:
+            return round(1e9 / tn), "tick_nsec"
+    except (KeyError, LookupError, drgn.FaultError):
+        pass
+    if kconfig and os.path.exists(kconfig):
+        m = re.search(r"^CONFIG_HZ=(\d+)$", open(kconfig).read(), re.M)
+        if m:
+            return int(m.group(1)), os.path.basename(kconfig)
+    return None, None
+
+
+def system(prog, kconfig):
+    out = {}
+    try:
+        out["hz"], out["hz_from"] = hz_of(prog, kconfig)
+    except Exception as e:  # noqa: BLE001
+        out["hz_error"] = str(e)
+    try:
+        out["hung_task_timeout_secs"] = int(prog["sysctl_hung_task_timeout_secs"])
+    except (KeyError, LookupError, drgn.FaultError) as e:
+        out["hung_task_timeout_secs"] = None
+        out["hung_task_timeout_secs_error"] = str(e)
+    try:
+        try:
+            ps = int(prog["PAGE_SIZE"])
+        except (KeyError, LookupError):
+            ps = 4096
+        try:
+            pages = int(prog["_totalram_pages"].counter)
+        except (KeyError, LookupError, AttributeError):
+            pages = int(prog["totalram_pages"])
+        out["page_size"] = ps
+        out["totalram_pages"] = pages
+        out["memory_bytes"] = pages * ps
+    except Exception as e:  # noqa: BLE001
+        out["memory_error"] = str(e)
+    try:
+        out["jiffies"] = read_jiffies(prog)
+    except Exception as e:  # noqa: BLE001
+        out["jiffies_error"] = str(e)
+    try:
+        out["nodename"] = s(prog["init_uts_ns"].name.nodename)
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def dmesg_tail(prog, n=20):
+    from drgn.helpers.linux.printk import get_dmesg
+    return get_dmesg(prog).decode(errors="replace").splitlines()[-n:]
+
+
 def main():
-    dump, vmlinux, mods = sys.argv[1], sys.argv[2], sys.argv[3:]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", help="the kernel's config file (for CONFIG_HZ when tick_nsec is missing)")
+    ap.add_argument("dump")
+    ap.add_argument("vmlinux")
+    ap.add_argument("modules", nargs="*")
+    a = ap.parse_args()
     t0 = time.time()
     prog = drgn.Program()
-    prog.set_core_dump(dump)
     try:
-        prog.load_debug_info([vmlinux] + mods, default=False, main=True)
+        prog.set_core_dump(a.dump)
+    except Exception as e:  # noqa: BLE001
+        print(f"drgn: set_core_dump: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)
+    warnings = []
+    try:
+        prog.load_debug_info([a.vmlinux] + a.modules, default=False, main=True)
     except drgn.MissingDebugInfoError as e:
+        warnings.append(str(e)[:2000])
         print(f"drgn: {e}", file=sys.stderr)
-    res = {"dump": os.path.abspath(dump), "vmlinux": os.path.abspath(vmlinux),
-           "release": prog["init_uts_ns"].name.release.string_().decode(), "un_tasks": []}
+    res = {"dump": os.path.abspath(a.dump), "vmlinux": os.path.abspath(a.vmlinux),
+           "drgn_version": drgn.__version__,
+           "drgn_with_libkdumpfile": bool(getattr(drgn, "_with_libkdumpfile", False)),
+           "release": s(prog["init_uts_ns"].name.release), "un_tasks": []}
+    if warnings:
+        res["debug_info_warnings"] = warnings
+    since_arrival = None
+    try:
+        from drgn.helpers.linux.sched import task_since_last_arrival_ns as since_arrival
+    except ImportError:
+        pass
     for task in for_each_task(prog):
-        st = int(task.__state)
+        st = task_state(task)
         if not (st & TASK_UNINTERRUPTIBLE) or st & TASK_NOLOAD:
             continue
         extra = {}
-        frames, dio, count = stack_frames(prog, task, extra)
+        frames, detail, dio, count = stack_frames(prog, task, extra)
         cpu = task_cpu(task)
-        ent = {"pid": int(task.pid), "tgid": int(task.tgid), "comm": task.comm.string_().decode(),
-               "task": h(task), "cpu": cpu, "state": st, "stack": frames}
+        ent = {"pid": int(task.pid), "tgid": int(task.tgid), "comm": s(task.comm),
+               "task": h(task), "cpu": cpu, "state": st, "stack": frames, "stack_frames": detail}
         try:
             rq_clock = int(per_cpu(prog["runqueues"], cpu).clock)
             last = int(task.sched_info.last_arrival)
             ent["blocked_seconds"] = round((rq_clock - last) / 1e9, 3)
             ent["sched_info_last_arrival"] = last
             ent["rq_clock"] = rq_clock
-        except (LookupError, drgn.FaultError):
+        except (LookupError, drgn.FaultError, AttributeError):
             pass
+        if since_arrival is not None:
+            try:
+                ent["blocked_seconds_drgn_helper"] = round(int(since_arrival(task)) / 1e9, 3)
+            except Exception as e:  # noqa: BLE001
+                ent["blocked_seconds_drgn_helper_error"] = str(e)
         ent.update(extra)
         if dio is not None:
             ent["dio_from"] = "DWARF local `dio` of __blockdev_direct_IO (inlined dio_await_one)"
             ent["dio"] = dio_fields(dio)
         else:
-            c = scan_stack_for_dio(prog, task)
+            try:
+                c = scan_stack_for_dio(prog, task)
+            except (LookupError, drgn.FaultError):
+                c = []
             if c:
                 ent["dio_from"] = "stack scan (waiter == task)"
                 ent["dio"] = dio_fields(c[0])
@@ -209,9 +376,18 @@ def main():
     res["un_tasks"].sort(key=lambda e: e["pid"])
     un_pids = {e["pid"] for e in res["un_tasks"]}
     try:
-        res["journals"] = journals(prog, un_pids)
-    except LookupError as e:  # no ext4 types: ext4.ko debug info not given
-        res["journals_error"] = str(e)
+        from drgn import offsetof, sizeof
+        off = {m: offsetof(prog.type("struct dio"), m) for m in ("refcount", "bio_list", "waiter", "is_async", "result")}
+        res["dio_layout"] = {"size": sizeof(prog.type("struct dio")), "offsets": off}
+    except (LookupError, ImportError) as e:
+        res["dio_layout_error"] = str(e)
+    for key, fn in (("journals", lambda: journals(prog, un_pids)), ("tasks", lambda: all_tasks(prog)),
+                    ("mounts", lambda: mounts_of(prog)), ("dmesg_tail", lambda: dmesg_tail(prog))):
+        try:
+            res[key] = fn()
+        except Exception as e:  # noqa: BLE001 (no ext4 types, a helper missing in this drgn, a fault)
+            res[key + "_error"] = f"{type(e).__name__}: {e}"
+    res.update(system(prog, a.config))  # hz, hung_task_timeout_secs, memory_bytes, ... (top level)
     res["seconds"] = round(time.time() - t0, 2)
     json.dump(res, sys.stdout, indent=1)
     print()
