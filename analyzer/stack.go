@@ -3,6 +3,7 @@ package analyzer
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/vmtriage/vmtriage/symbols"
 )
@@ -143,7 +144,55 @@ func (k *Kernel) Backtrace(t Task) ([]Frame, error) {
 			break // what lies above the entry from user space or the thread start is stale
 		}
 	}
-	return frames, nil
+	return k.dropStale(frames), nil
+}
+
+// maxStaleRun is how many stale return addresses in a row dropStale looks
+// past for the caller of a frame.
+const maxStaleRun = 4
+
+// dropStale removes return addresses left on the stack by earlier, finished
+// calls: where a frame's caller is known (a later candidate whose call
+// instruction calls the frame's function directly), the candidates between
+// the two are stale, whatever they point at. Candidates whose call cannot
+// be checked (indirect calls, tail calls, unreadable text) are kept.
+func (k *Kernel) dropStale(frames []Frame) []Frame {
+	if len(frames) < 3 {
+		return frames
+	}
+	out := []Frame{frames[0]}
+	for i := 1; i < len(frames); {
+		cur := out[len(out)-1]
+		start := cur.Addr - cur.Offset
+		caller := -1
+		for j := i; j < len(frames) && j <= i+maxStaleRun; j++ {
+			if t, ok := k.directCallTarget(frames[j].Addr); ok && t <= start && start-t <= 32 {
+				caller = j // 32: call-depth-tracking thunks sit in the padding before a function
+				break
+			}
+		}
+		if caller > i {
+			i = caller // frames[i:caller] are stale
+		}
+		out = append(out, frames[i])
+		i++
+	}
+	return out
+}
+
+// directCallTarget decodes the call instruction before a return address:
+// a direct near call (e8 rel32) gives its target; anything else (an
+// indirect call, a call through a retpoline thunk) gives false.
+func (k *Kernel) directCallTarget(ret uint64) (uint64, bool) {
+	var b [5]byte
+	if err := k.Mem.Read(ret-5, b[:]); err != nil || b[0] != 0xe8 {
+		return 0, false
+	}
+	t := ret + uint64(int64(int32(binary.LittleEndian.Uint32(b[1:]))))
+	if s, _, ok := k.Syms.Lookup(t); ok && strings.HasPrefix(s.Name, "__x86_indirect_") {
+		return 0, false // a retpoline or call thunk: the real callee is unknown
+	}
+	return t, true
 }
 
 // stackBottoms are the outermost kernel frames: the system-call entry and
