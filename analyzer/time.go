@@ -93,24 +93,26 @@ func (k *Kernel) detectHZ() (int64, string) {
 	j, jerr := k.jiffies()
 	var uptime float64
 	from := ""
-	if up, err := k.timekeeperUptime(); err == nil {
-		uptime, from = float64(up), "jiffies and the timekeeper's uptime"
+	if ns, err := k.timekeeperUptimeNS(); err == nil {
+		uptime, from = float64(ns)/1e9, "jiffies and the timekeeper's uptime"
 	} else if clk, err := k.RunQueueClock(0); err == nil {
 		uptime, from = float64(clk)/1e9, "jiffies and CPU 0's run-queue clock"
 	}
-	if jerr == nil && uptime > 1 {
+	if jerr == nil && uptime > 0 {
+		// the closest CONFIG_HZ in seconds; ticks may run ahead of or lag
+		// the clock source (a virtual machine) by a second or two
 		best, bestErr := int64(0), math.Inf(1)
 		for _, h := range configHZValues {
 			initial := uint64(uint32(int32(-300 * h)))
-			est := float64(j-initial) / float64(h)
-			if e := math.Abs(est-uptime) / uptime; e < bestErr {
+			est := float64(int64(j-initial)) / float64(h)
+			if e := math.Abs(est - uptime); e < bestErr {
 				best, bestErr = h, e
 			}
 		}
-		if bestErr < 0.1 {
+		if bestErr <= math.Max(0.1*uptime, 3) {
 			return best, from
 		}
-		k.warnf("HZ: jiffies_64 %d at an uptime of %.0f s fits no CONFIG_HZ value (%s); assuming 1000", j, uptime, from)
+		k.warnf("HZ: jiffies_64 %d at an uptime of %.1f s fits no CONFIG_HZ value (%s); assuming 1000", j, uptime, from)
 	} else {
 		k.warnf("HZ: neither the kernel's config nor jiffies and an uptime are readable (%v); assuming 1000", jerr)
 	}
@@ -153,6 +155,11 @@ func (k *Kernel) Timekeeper() (Object, error) {
 // timekeeperUptime is the monotonic clock plus the time spent suspended,
 // in seconds, from the timekeeper (3.17+).
 func (k *Kernel) timekeeperUptime() (int64, error) {
+	ns, err := k.timekeeperUptimeNS()
+	return ns / 1e9, err
+}
+
+func (k *Kernel) timekeeperUptimeNS() (int64, error) {
 	tk, err := k.Timekeeper()
 	if err != nil {
 		return 0, err
@@ -162,7 +169,7 @@ func (k *Kernel) timekeeperUptime() (int64, error) {
 		return 0, err
 	}
 	boot, _ := tk.Int("timekeeper.offs_boot")
-	return (mono + boot) / 1e9, nil
+	return mono + boot, nil
 }
 
 // Uptime is how long the machine had run when it was dumped, in seconds.
