@@ -103,7 +103,6 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 		return nil, err
 	}
 	k := &Kernel{Dump: d, Types: newTypeSet(types), ignoreVMCOREINFO: opt.IgnoreVMCOREINFO}
-	k.warnings = append(k.warnings, d.Warnings()...)
 	var phys addrspace.Dump = d
 	link := linkSymbols{im: im}
 	if opt.Context != nil {
@@ -178,10 +177,13 @@ func (l linkSymbols) ReadData(name string) ([]byte, error) {
 func (k *Kernel) Close() error { return k.Dump.Close() }
 
 // Warnings are problems met while reading that did not stop the analysis.
+// The dump's own warnings come first, read now: reading pages may have
+// added some (a bad bitmap chunk) since the dump was opened.
 func (k *Kernel) Warnings() []string {
+	out := k.Dump.Warnings()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return append([]string(nil), k.warnings...)
+	return append(out, k.warnings...)
 }
 
 func (k *Kernel) warnf(format string, args ...any) {

@@ -156,7 +156,15 @@ func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 		k.Warnf("module %s: its debug info cannot be used: %s", m, failures[m])
 	}
 	r.Warnings = k.Warnings()
-	r.Dump.Truncated = k.Dump.Truncation() != nil
+	if tr := k.Dump.Truncation(); tr != nil {
+		r.Dump.Truncated = true
+		r.Dump.Truncation = &report.Truncation{Kind: string(tr.Kind), Offset: tr.Offset, FileSize: tr.FileSize,
+			ExpectedSize: tr.ExpectedSize, Incomplete: tr.Incomplete}
+		if tr.HasMissing {
+			h := report.Hex(tr.MissingFrom)
+			r.Dump.Truncation.MissingFrom = &h
+		}
+	}
 	return r, nil
 }
 

@@ -167,7 +167,9 @@ func newImage(r io.ReaderAt, path string) (im *Image, err error) {
 		}
 	}()
 	var magic [4]byte
-	if n, _ := r.ReadAt(magic[:], 0); n < len(magic) || string(magic[:]) != elf.ELFMAG {
+	if n, err := r.ReadAt(magic[:], 0); n < len(magic) && err != nil && err != io.EOF {
+		return nil, fmt.Errorf("symbols: %s: reading the ELF header: %w", path, err)
+	} else if n < len(magic) || string(magic[:]) != elf.ELFMAG {
 		return nil, fmt.Errorf("symbols: %s is not an ELF file (no \\x7fELF magic)", path)
 	}
 	ef, err := elf.NewFile(r)

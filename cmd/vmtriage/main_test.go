@@ -182,6 +182,10 @@ func TestTruncatedDump(t *testing.T) {
 			if !r.Dump.Truncated {
 				t.Errorf("%s cut at %d/%d: report does not say truncated; warnings %q", name, frac-1, frac, r.Warnings)
 			}
+			wantKind := map[string]string{".elf": "elf-short", ".kdump": "kdump-short"}[filepath.Ext(name)]
+			if tr := r.Dump.Truncation; tr == nil || tr.Kind != wantKind || tr.FileSize != int64(len(full)*(frac-1)/frac) || tr.Offset > tr.FileSize {
+				t.Errorf("%s cut at %d/%d: truncation %+v, want kind %s and file size %d", name, frac-1, frac, tr, wantKind, len(full)*(frac-1)/frac)
+			}
 		}
 	}
 }

@@ -61,6 +61,18 @@ type Dump struct {
 	Vmlinux     string `json:"vmlinux,omitempty"`
 	BuildID     string `json:"build_id,omitempty"`
 	Truncated   bool   `json:"truncated"`
+	// Truncation says where a truncated dump is cut (absent when whole).
+	Truncation *Truncation `json:"truncation,omitempty"`
+}
+
+// Truncation is where and how a dump file is cut short.
+type Truncation struct {
+	Kind         string `json:"kind"`
+	Offset       int64  `json:"offset"`
+	FileSize     int64  `json:"file_size"`
+	ExpectedSize int64  `json:"expected_size,omitempty"`
+	MissingFrom  *Hex   `json:"missing_from,omitempty"`
+	Incomplete   bool   `json:"incomplete,omitempty"`
 }
 
 // Kernel is what vmtriage found out about the kernel's line and layout:
