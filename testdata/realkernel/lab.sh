@@ -185,22 +185,51 @@ step_kernel() {
 	flock 8 # a background prefetch of the same line: wait for it
 	if kernel_done "$d"; then log "kernel: cached ($(cat "$d/release"))"; exec 8>&-; return 0; fi
 	step_apt
-	local pkgs rel
+	# the newest package first; an older one when the pool lacks a file the index lists
+	# (seen: bullseye-security lists 5.10.0-44..46-rt-amd64, signed and unsigned, whose
+	# .debs are 404: the lab falls back to 5.10.0-43-rt-amd64)
+	local pkgs rel cands=() c rc var
 	read -r -a pkgs <<<"$(resolve_pkgs "$line")"
-	rel=${pkgs[0]#linux-image-}
+	cands=("${pkgs[0]}")
+	var=LAB_KERNEL_$(echo "$line" | tr -c 'A-Za-z0-9\n' '_')
+	if [ -z "${!var:-}" ]; then
+		for c in $(lapt_cache pkgnames linux-image- 2>/dev/null | grep -E "$(line_field "$line" 2)" | sort -rV | head -4); do
+			[ "$c" = "${pkgs[0]}" ] || cands+=("$c")
+		done
+	fi
 	mkdir -p "$d/debs"
-	(
-		cd "$d/debs"
-		for p in "${pkgs[@]}"; do
-			ls "${p}"_*.deb >/dev/null 2>&1 && continue
-			log "kernel: apt-get download $p"
-			timed "download-$p" lapt_get download "$p" 2>"$d/debs/download.err" || {
+	for c in "${cands[@]}"; do
+		if [ "$c" != "${pkgs[0]}" ]; then
+			rel=${c#linux-image-}
+			pkgs=("$c" "$c-dbg" $(lapt_cache pkgnames linux- | grep -xE "linux-(binary|modules|base)-${rel//+/\\+}" || true))
+			log "kernel: falling back to $c"
+		fi
+		rc=0
+		(
+			cd "$d/debs"
+			for p in "${pkgs[@]}"; do
+				{ compgen -G "${p}_*.deb" || compgen -G "${p}-unsigned_*.deb"; } >/dev/null && continue
+				log "kernel: apt-get download $p"
+				timed "download-$p" lapt_get download "$p" 2>"$d/debs/download.err" && continue
 				cat "$d/debs/download.err" >&2
+				# the -unsigned build has the same vmlinuz and modules as the signed one
+				if grep -q '404 *Not Found' "$d/debs/download.err" && [ "$p" = "${pkgs[0]}" ]; then
+					log "kernel: $p is not in the pool (404): apt-get download $p-unsigned"
+					timed "download-$p-unsigned" lapt_get download "$p-unsigned" 2>"$d/debs/download.err" && continue
+					cat "$d/debs/download.err" >&2
+				fi
+				grep -q '404 *Not Found' "$d/debs/download.err" && exit 44
 				grep -qiE "$NETFAIL" "$d/debs/download.err" && exit 77
 				exit 1
-			}
-		done
-	) || { [ $? = 77 ] && skip_mirror; die "apt-get download ${pkgs[*]}"; }
+			done
+		) || rc=$?
+		[ $rc = 0 ] && break
+		[ $rc = 77 ] && skip_mirror
+		[ $rc = 44 ] || die "apt-get download ${pkgs[*]}"
+		rm -f "$d"/debs/*.deb
+	done
+	[ $rc = 0 ] || die "no downloadable package for $line (tried ${cands[*]}: 404)"
+	rel=${pkgs[0]#linux-image-}
 	log "kernel: downloaded $(du -sh "$d/debs" | cut -f1) (${pkgs[*]})"
 	local tmp="$d/extract.tmp"; rm -rf "$tmp"; mkdir -p "$tmp/img" "$tmp/dbg"
 	# the image side first (small): vmlinuz, config, the whole modules tree
