@@ -2,6 +2,7 @@
 """Oracle outputs for one lab scenario: what the reference tools say about its dumps.
 
   oracle.py --cache LINEDIR --scenario S [--jobs N]
+  oracle.py --cache LINEDIR --scenario S --recompare   (no tool run: parse and compare again)
 
 LINEDIR is one kernel line's directory ($CACHE/lines/<line>/, or the old $CACHE):
   LINEDIR/vmlinux                  the debug vmlinux        LINEDIR/config   (optional)
@@ -35,8 +36,11 @@ drgn.json -- oracle_drgn.py under sid's drgn 0.3.0 on the PRIMARY format: the fi
       (TASK_IDLE is not UN, as in crash's "ID"), sorted by pid:
     pid, tgid, comm, task ("0x..." task_struct), cpu, state (int __state),
     stack[]: "function" or "function (inline)", innermost first (drgn stack_trace());
-      one "<stack_trace failed: ...>" entry when drgn cannot unwind,
-    stack_frames[]: {function, inline (bool), pc ("0x...")},
+      one "<stack_trace failed: ...>" entry when drgn cannot unwind; of the user-space
+      frames only the first (the syscall's return address, named "0x7f...") is kept,
+      user_frames_dropped: N tells how many more drgn unwound (ELF dumps hold user pages),
+    stack_frames[]: {function, inline (bool), pc ("0x..."), symbol (the ELF symbol at pc,
+      for non-inline frames: what crash's bt names; absent when drgn has none)},
     blocked_seconds: (runqueues[cpu].clock - sched_info.last_arrival) / 1e9, rounded to
       ms: what vmtriage computes; with sched_info_last_arrival and rq_clock (ns),
     blocked_seconds_drgn_helper: drgn's task_since_last_arrival_ns / 1e9 (0.3.0),
@@ -90,11 +94,17 @@ crash-<format>.json -- that output parsed:
     RELEASE, VERSION, MACHINE, MEMORY, PANIC as crash prints them),
   ps[] {pid, ppid, cpu, task ("0x..."), state (crash's: RU IN UN ID ZO ...), letter (the
     same as a /proc letter: R S D I Z ...), comm (without [ ]), kthread ([comm]), active (">")},
-  bt {PID: {functions[] (frame #0 first), task, cpu, command}},
-  dio {ADDR: {member: value string}} (the top-level members of `struct dio ADDR`),
+  bt {PID: {functions[] (frame #0 first), pcs[] ("0x..." each frame's address), task, cpu,
+    command}},
+  dio {ADDR: {member: value string}} (the top-level members of `struct dio ADDR`, as crash
+    prints them, "0x..." or decimal; a nested struct is left out, a { counter = N } one is N,
+    a char array is its string up to the first \\000),
   rd {ADDR: [words]}, waiters {ADDR: {pid, comm}},
   journal {ADDR: {j_devname, j_running_transaction, ...}}, transaction {ADDR: {...}},
-  mod_s_jbd2 (bool), errors[] (lines of the command outputs that say crash refused).
+  mod_s_jbd2 (bool), errors[] (lines of the command outputs that say crash refused),
+  error (only when not loaded: the line that says why, e.g. "crash: invalid structure member
+  offset: kmem_cache_s_num"), skipped (instead of all the above but tool/root/format/loaded,
+  when the run was not made: "not run: ...").
 crash-trixie-<format>.txt / .json -- the same from trixie's crash 8.0.6.
 
 oracle.json -- scenario, line_dir, primary_format, formats[], seconds (wall), versions
@@ -236,6 +246,8 @@ def crash_job(R, root, fmt, dump, vmlinux, cmdfile, cmds, d, state):
                    "cpu_seconds": cpu, "peak_rss_kb": rss, "no_modules": no_mod, "loaded": loaded})
     if first:
         parsed["first_attempt"] = first
+    if not loaded:
+        parsed["error"] = crash_error(err, text) or f"exit {rc}"
     with open(js, "w") as f:
         json.dump(parsed, f, indent=1)
     run = {"tool": f"crash-{ver}", "root": root, "format": fmt, "out": os.path.basename(txt), "json": os.path.basename(js),
@@ -266,7 +278,7 @@ def crash_error(err, text):
 
 PS_RE = re.compile(r"^(>?)\s*(\d+)\s+(\d+)\s+(\d+)\s+([0-9a-f]+)\s+([A-Z]{2})\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(.*?)\s*$")
 BT_HEAD = re.compile(r'^PID:\s*(\d+)\s+TASK:\s*([0-9a-f]+)\s+CPU:\s*(\d+)\s+COMMAND:\s*"(.*)"')
-BT_FRAME = re.compile(r"^\s*#(\d+)\s+\[[0-9a-f]+\]\s+(\S+)\s+at\s+[0-9a-f]+")
+BT_FRAME = re.compile(r"^\s*#(\d+)\s+\[[0-9a-f]+\]\s+(\S+)\s+at\s+([0-9a-f]+)")
 MEMBER = re.compile(r"^  (\w+) = (.*?),?$")
 ERR_RE = re.compile(r"^(crash|\w+): (invalid|cannot|no |unknown|not |.*(error|failed|invalid))|^(gdb: )?No symbol|"
                     r"^invalid |^struct: |^mod: |^rd: |^bt: ", re.I)
@@ -314,7 +326,10 @@ def members(lines):
         if mm.group(2) in ("{", "{{"):
             nested = (mm.group(1), [])
         else:
-            m[mm.group(1)] = mm.group(2).rstrip(",")
+            v = mm.group(2).rstrip(",")
+            if v.startswith('"'):  # char arrays: "dm-0-8\000\000..." -> dm-0-8
+                v = v.strip('"').split("\\000")[0]
+            m[mm.group(1)] = v
     return m
 
 
@@ -343,7 +358,7 @@ def parse_crash(text):
                                   "letter": CRASH_LETTER.get(m.group(6), "?"), "comm": comm[1:-1] if kt else comm,
                                   "kthread": kt, "active": m.group(1) == ">"})
         elif words[0] == "bt" and len(words) == 2:
-            ent = {"functions": []}
+            ent = {"functions": [], "pcs": []}
             for l in lines:
                 m = BT_HEAD.match(l.strip())
                 if m:
@@ -352,6 +367,7 @@ def parse_crash(text):
                 m = BT_FRAME.match(l)
                 if m:
                     ent["functions"].append(m.group(2))
+                    ent["pcs"].append("0x" + m.group(3).lstrip("0"))
             res["bt"][words[1]] = ent
         elif words[:2] == ["struct", "dio"] and len(words) == 3:
             res["dio"][words[2]] = members(lines)
@@ -363,8 +379,7 @@ def parse_crash(text):
             res["rd"][words[1]] = ["0x" + (w.lstrip("0") or "0") for w in ws]
         elif words[0] == "struct" and words[1].startswith("task_struct."):
             m = members(lines)
-            res["waiters"][words[2]] = {"pid": num(m.get("pid")),
-                                        "comm": (m.get("comm") or "").strip('"').split("\\000")[0]}
+            res["waiters"][words[2]] = {"pid": num(m.get("pid")), "comm": m.get("comm")}
         elif words[:2] == ["mod", "-s"]:
             res["mod_s_jbd2"] = any(re.search(r"\bjbd2\b", l) for l in lines) and not any(
                 ERR_RE.search(l.strip()) for l in lines)
@@ -394,7 +409,7 @@ def compare_crash(oracle, c):
     dis = []
     out = {"loaded": c.get("loaded"), "disagreements": dis}
     if not c.get("loaded"):
-        dis.append("crash did not load the dump")
+        dis.append(f'crash did not load the dump: {c.get("skipped") or c.get("error")}')
         return out
     if oracle.get("tasks"):
         dt = {t["task"]: t for t in oracle["tasks"]}
@@ -427,14 +442,16 @@ def compare_crash(oracle, c):
         bt = c["bt"].get(str(t["pid"]))
         if bt is None:
             continue
-        # drgn's non-inline frames without user-space PCs; crash names the entry label
-        # (entry_SYSCALL_64_after_hwframe) where drgn names the function (entry_SYSCALL_64)
-        dfun = [f["function"] for f in t.get("stack_frames", []) if not f["inline"] and not f["function"].startswith("0x")]
-        cfun = [re.sub(r"_after_hwframe$", "", f) for f in bt["functions"]]
-        if not cfun:
+        # drgn's non-inline kernel frames against crash's frames, by return address (the
+        # names may differ: aliases such as __x64_sys_sync/__ia32_sys_sync, or crash's
+        # entry_SYSCALL_64_after_hwframe label inside entry_SYSCALL_64)
+        dfr = [f for f in t.get("stack_frames", [])
+               if not f["inline"] and f["pc"] and int(f["pc"], 16) >= 0xFFFF800000000000]
+        if not bt["functions"]:
             dis.append(f'pid {t["pid"]}: crash bt shows no frames')
-        elif dfun and cfun != dfun:
-            dis.append(f'pid {t["pid"]} stack: drgn {dfun} crash {bt["functions"]}')
+        elif dfr and [int(f["pc"], 16) for f in dfr] != [int(x, 16) for x in bt.get("pcs", [])]:
+            dis.append(f'pid {t["pid"]} stack: drgn {[f.get("symbol", f["function"]) for f in dfr]} '
+                       f'crash {bt["functions"]}')
         if "dio" in t:
             cd = c["dio"].get(t["dio"]["dio"])
             if not cd:
@@ -464,6 +481,14 @@ def compare_crash(oracle, c):
     return out
 
 
+def kstack(st):
+    """A drgn stack up to its first user-space frame."""
+    for i, f in enumerate(st):
+        if f.startswith("0x"):
+            return st[:i]
+    return st
+
+
 def compare_drgn(oracle, o):
     dis = []
     out = {"disagreements": dis}
@@ -479,7 +504,7 @@ def compare_drgn(oracle, o):
         u = bo.get(t["pid"])
         if not u:
             continue
-        if [f for f in t["stack"]] != [f for f in u["stack"]]:
+        if kstack(t["stack"]) != kstack(u["stack"]):
             dis.append(f'pid {t["pid"]} stack: primary {t["stack"]} this {u["stack"]}')
         if ("dio" in t) != ("dio" in u):
             dis.append(f'pid {t["pid"]} dio: primary {t.get("dio")} this {u.get("dio")}')
@@ -540,15 +565,46 @@ def crash_commands(oracle, mods):
     return cmds
 
 
+def recompare(d):
+    res = json.load(open(os.path.join(d, "oracle.json")))
+    oracle = json.load(open(os.path.join(d, "drgn.json")))
+    res["compare"] = {}
+    for run in res["runs"]:
+        if run["tool"].startswith("crash") and "json" in run:
+            js = os.path.join(d, run["json"])
+            old = json.load(open(js))
+            if "skipped" not in old:
+                c = parse_crash(open(os.path.join(d, run["out"])).read())
+                c.update({k: old[k] for k in ("tool", "root", "format", "rc", "seconds", "cpu_seconds", "peak_rss_kb",
+                                               "no_modules", "loaded", "first_attempt", "error") if k in old})
+                if not c.get("loaded"):
+                    c["error"] = crash_error("", open(os.path.join(d, run["out"])).read()) or run.get("error")
+                with open(js, "w") as f:
+                    json.dump(c, f, indent=1)
+                old = c
+            res["compare"][run["json"][:-5]] = compare_crash(oracle, old)
+        elif run["tool"].startswith("drgn") and run["out"] != "drgn.json":
+            res["compare"][run["out"][:-5]] = compare_drgn(oracle, json.load(open(os.path.join(d, run["out"]))))
+    res["disagreements"] = {k: v["disagreements"] for k, v in sorted(res["compare"].items()) if v["disagreements"]}
+    with open(os.path.join(d, "oracle.json"), "w") as fo:
+        json.dump(res, fo, indent=1)
+    for k, v in res["disagreements"].items():
+        print(f"disagree {k}: " + " | ".join(v), file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", required=True, help="the kernel line's directory (vmlinux, debug-modules/, dumps/)")
     ap.add_argument("--scenario", required=True)
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("ORACLE_JOBS", "2")))
+    ap.add_argument("--recompare", action="store_true",
+                    help="run no tool: parse the crash-*.txt again and redo oracle.json's comparisons")
     a = ap.parse_args()
     t_start = time.time()
     line, sc = os.path.realpath(a.cache), a.scenario
     d = os.path.join(line, "dumps", sc)
+    if a.recompare:
+        return recompare(d)
     vmlinux = os.path.join(line, "vmlinux")
     config = os.path.join(line, "config") if os.path.exists(os.path.join(line, "config")) else None
     mods = sorted(glob.glob(os.path.join(line, "debug-modules", "**", "*.ko"), recursive=True))

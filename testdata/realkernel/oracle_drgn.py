@@ -85,14 +85,27 @@ def stack_frames(prog, task, extra):
         trace = prog.stack_trace(task)
     except Exception as e:  # noqa: BLE001
         return [f"<stack_trace failed: {e}>"], [], None, None
+    user = 0
     for f in trace:
-        name = f.name or "??"
-        frames.append(name + (" (inline)" if f.is_inline else ""))
         try:
             pc = hex(f.pc)
         except Exception:  # noqa: BLE001
             pc = None
-        detail.append({"function": name, "inline": bool(f.is_inline), "pc": pc})
+        if pc is not None and int(pc, 16) < 0xFFFF800000000000:
+            # user space: keep the first frame (the syscall's return address), drop the rest,
+            # which only a dump with user pages (QEMU's ELF) lets drgn unwind
+            user += 1
+            if user > 1:
+                continue
+        name = f.name or "??"
+        frames.append(name + (" (inline)" if f.is_inline else ""))
+        fr = {"function": name, "inline": bool(f.is_inline), "pc": pc}
+        if not f.is_inline:
+            try:
+                fr["symbol"] = f.symbol().name  # the ELF symbol, what crash's bt names
+            except (LookupError, ValueError):
+                pass
+        detail.append(fr)
         if name == "schedule_timeout" and "timeout_timer" not in extra:
             # the on-stack timer of schedule_timeout(): is a wakeup armed, and when?
             try:
@@ -116,6 +129,8 @@ def stack_frames(prog, task, extra):
                     dio = v
                 elif slot == "count" and count is None:
                     count = int(v)
+    if user > 1:
+        extra["user_frames_dropped"] = user - 1
     return frames, detail, dio, count
 
 
