@@ -8,7 +8,7 @@
 # Lines:  the names in testdata/realkernel/lines (5.10-amd64 ... 7.2-rt-amd64);
 #         default: every line.
 # Steps:  install apt roots kernel initramfs A B B-notimeout C D oracle all
-#         (default: all). A scenario implies install/apt/roots/kernel/initramfs;
+#         (default: all); summary prints the table of what the cache holds. A scenario implies install/apt/roots/kernel/initramfs;
 #         A and B share one boot when both are asked for (A is dumped, then B
 #         replays the race on the same writer).
 #   e.g.  lab.sh 5.10-amd64 B      lab.sh 7.2-amd64 7.2-rt-amd64 kernel      lab.sh D
@@ -371,6 +371,54 @@ step_oracle() {
 	timed "oracle-$sc" /usr/bin/python3 "$HERE/oracle.py" --cache "$d" --scenario "$sc" || die "oracle $sc"
 }
 
+# ---------------------------------------------------------------- summary
+# step_summary: the README's table (lines x scenarios x formats kept, sizes, timings)
+step_summary() {
+	/usr/bin/python3 - "$CACHE" "$HERE/lines" <<'PY'
+import glob, json, os, sys
+cache = sys.argv[1]
+lines = [l.split()[0] for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
+SC = ["A", "B", "B-notimeout", "C", "D"]
+ABBR = {"elf-paging": "ep", "elf-nopaging": "en", "kdump-zlib-flat": "kz", "mdf-zlib": "mz", "mdf-lzo": "ml"}
+def du(p):
+    tot = 0
+    for r, _, fs in os.walk(p):
+        for f in fs:
+            try:
+                tot += os.lstat(os.path.join(r, f)).st_size
+            except OSError:
+                pass
+    return tot
+def mb(n): return f"{n / 2**20:.0f} MB" if n < 2**30 else f"{n / 2**30:.1f} GB"
+print("| line | release | " + " | ".join(SC) + " | line dir |")
+print("|---|---|" + "---|" * len(SC) + "---|")
+for l in lines:
+    d = os.path.join(cache, "lines", l)
+    if not os.path.isdir(d):
+        print(f"| `{l}` | (absent) |" + " |" * len(SC) + " |"); continue
+    rel = open(os.path.join(d, "release")).read().strip() if os.path.exists(os.path.join(d, "release")) else "?"
+    cells = []
+    for s in SC:
+        m = os.path.join(d, "dumps", s, "meta.json")
+        if not os.path.exists(m):
+            cells.append("—"); continue
+        meta = json.load(open(m))
+        kept = meta.get("formats_kept") or [f for f in ABBR if os.path.exists(os.path.join(d, "dumps", s, f + ".vmcore"))]
+        size = sum(os.path.getsize(os.path.join(d, "dumps", s, f + ".vmcore")) for f in kept if os.path.exists(os.path.join(d, "dumps", s, f + ".vmcore")))
+        t = meta.get("timings", {})
+        orc = ""
+        o = os.path.join(d, "dumps", s, "oracle.json")
+        if os.path.exists(o):
+            oj = json.load(open(o))
+            orc = f", oracle {oj.get('seconds', '?')} s"
+        cells.append(f"{' '.join(ABBR[f] for f in kept)}: {mb(size)}; boot {t.get('boot_to_ready_s','?')} s, total {t.get('total_s','?')} s{orc}"
+                     + (" (A+B one boot)" if meta.get("shared_boot") else ""))
+    print(f"| `{l}` | {rel} | " + " | ".join(cells) + f" | {mb(du(d))} |")
+print()
+print(f"cache total: {mb(du(cache))}; roots: {mb(du(os.path.join(cache, 'roots')))}; apt: {mb(du(os.path.join(cache, 'apt')))}")
+PY
+}
+
 # ---------------------------------------------------------------- driver
 SCENARIOS=(A B B-notimeout C D)
 LINES=() STEPS=()
@@ -382,7 +430,8 @@ done
 for s in "${STEPS[@]}"; do
 	case $s in
 	install | apt | roots | kernel | initramfs | oracle | all | A | B | B-notimeout | C | D) ;;
-	*) die "unknown line or step '$s' (lines: $(all_lines | xargs); steps: install apt roots kernel initramfs A B B-notimeout C D oracle all)" ;;
+	summary) step_summary; exit 0 ;;
+	*) die "unknown line or step '$s' (lines: $(all_lines | xargs); steps: install apt roots kernel initramfs A B B-notimeout C D oracle all summary)" ;;
 	esac
 done
 
