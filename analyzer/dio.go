@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"fmt"
+	"strings"
 )
 
 // DIO is a direct-I/O request (struct dio of fs/direct-io.c).
@@ -24,7 +25,7 @@ type DIO struct {
 // that is a kernel address is tried; the object must be readable and point
 // back at the task.
 func (k *Kernel) FindDIO(t Task) (DIO, bool, error) {
-	if _, err := k.Types.Lookup("struct dio"); err != nil {
+	if !k.Features.DIO.Present {
 		return DIO{}, false, nil
 	}
 	start, words, err := k.StackWords(t)
@@ -56,6 +57,46 @@ func (k *Kernel) FindDIO(t Task) (DIO, bool, error) {
 	return DIO{}, false, nil
 }
 
+// DIOFeatures say how direct-I/O requests and AIO control blocks are laid
+// out on this kernel.
+type DIOFeatures struct {
+	// Present is true when the kernel has fs/direct-io.c's struct dio
+	// (every line up to 7.x; iomap's direct I/O has none).
+	Present bool
+	// Refcount is "refcount.counter" (2.6.9: an atomic_t) or "refcount"
+	// (2.6.20+, 5eb6c7a2ab41 "dio: lock refcount operations": an unsigned
+	// long under bio_lock).
+	Refcount string
+	// KiocbOpcode is true when struct kiocb carries the AIO opcode, buffer
+	// and length itself (ki_opcode, ki_buf, ki_nbytes: 2.6; later kernels
+	// keep the request in struct aio_kiocb).
+	KiocbOpcode bool
+	// UserData is where the request's user data is: "ki_user_data" in
+	// struct kiocb (2.6), "aio_kiocb.ki_user_data" (4.1+: the kiocb is the
+	// rw member of struct aio_kiocb) or "aio_kiocb.ki_res.data" (5.x+:
+	// a struct io_event ki_res).
+	UserData string
+}
+
+func (k *Kernel) probeDIO(f *Features) {
+	d := &f.DIO
+	d.Present = k.hasType("struct dio")
+	if d.Present {
+		d.Refcount = k.firstMember("struct dio", "refcount.counter", "refcount")
+	}
+	d.KiocbOpcode = k.hasMember("struct kiocb", "ki_opcode")
+	switch {
+	case k.hasMember("struct kiocb", "ki_user_data"):
+		d.UserData = "ki_user_data"
+	case k.hasMember("struct aio_kiocb", "ki_user_data"):
+		d.UserData = "aio_kiocb.ki_user_data"
+	case k.hasMember("struct aio_kiocb", "ki_res.data"):
+		d.UserData = "aio_kiocb.ki_res.data"
+	}
+	f.set("dio.refcount", "%s", orNone(d.Refcount))
+	f.set("aio.user_data", "%s", orNone(d.UserData))
+}
+
 // DIO reads a struct dio.
 func (k *Kernel) DIO(addr uint64) (DIO, error) {
 	o, err := k.Object("struct dio", addr)
@@ -63,11 +104,7 @@ func (k *Kernel) DIO(addr uint64) (DIO, error) {
 		return DIO{}, err
 	}
 	d := DIO{Addr: addr}
-	path := "refcount"
-	if o.Has("refcount.counter") {
-		path = "refcount.counter"
-	}
-	if d.Refcount, err = o.Int(path); err != nil {
+	if d.Refcount, err = o.Int(k.Features.DIO.Refcount); err != nil {
 		return d, err
 	}
 	if d.Waiter, err = o.Uint("waiter"); err != nil {
@@ -109,28 +146,31 @@ func (k *Kernel) Kiocb(t Task, addr uint64) (IOCB, error) {
 	if err != nil {
 		return io, err
 	}
+	f := k.Features.DIO
 	io.File, _ = o.Uint("ki_filp")
-	io.UserData, _ = o.Uint("ki_user_data")
-	if !o.Has("ki_user_data") {
-		// 4.x+: an AIO request's kiocb is the rw member of struct aio_kiocb;
-		// a synchronous one (no ki_complete) lives on the stack alone
+	switch f.UserData {
+	case "ki_user_data":
+		io.UserData, _ = o.Uint("ki_user_data")
+	case "aio_kiocb.ki_user_data", "aio_kiocb.ki_res.data":
+		// an AIO request's kiocb is the rw member of struct aio_kiocb; a
+		// synchronous one (no ki_complete) lives on the stack alone
 		if done, _ := o.Uint("ki_complete"); done != 0 {
 			if a, err := k.containerOf(addr, "struct aio_kiocb", "rw"); err == nil {
 				if aio, err := k.Object("struct aio_kiocb", a); err == nil {
-					io.UserData, _ = aio.First("ki_user_data", "ki_res.data") // 5.x: struct io_event ki_res
+					io.UserData, _ = aio.Uint(strings.TrimPrefix(f.UserData, "aio_kiocb."))
 				}
 			}
 		} else {
 			io.OpName = "sync"
 		}
 	}
-	if o.Has("ki_opcode") {
+	if f.KiocbOpcode {
 		io.Opcode, _ = o.Uint("ki_opcode")
 		io.NBytes, _ = o.Uint("ki_nbytes")
 		io.Buf, _ = o.Uint("ki_buf")
 	}
 	io.Offset, _ = o.Int("ki_pos")
-	if io.OpName == "" && o.Has("ki_opcode") {
+	if io.OpName == "" && f.KiocbOpcode {
 		io.OpName = iocbOps[io.Opcode]
 	}
 	if io.File != 0 {

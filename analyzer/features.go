@@ -10,7 +10,7 @@ import (
 // vmlinux's own types and symbols (a member or a type exists or not),
 // never from the release string. Each probe lives in the file of its
 // concept (tasks.go, stack.go, waitqueue.go, mounts.go, journal.go,
-// printk.go, modules.go, slab.go, time.go, pid.go, percpu.go) with the
+// printk.go, modules.go, slab.go, time.go, pid.go, percpu.go, dio.go) with the
 // kernel version and commit that made the difference.
 type Features struct {
 	Tasks     TaskFeatures
@@ -25,6 +25,7 @@ type Features struct {
 	Slab      SlabFeatures
 	Time      TimeFeatures
 	Pids      PidFeatures
+	DIO       DIOFeatures
 
 	list map[string]string
 }
@@ -72,6 +73,7 @@ func (k *Kernel) detectFeatures(f *Features) {
 	k.probePrintk(f)
 	k.probeSlab(f)
 	k.probePids(f)
+	k.probeDIO(f)
 	k.probeTime(f)
 	f.set("memory.layout", "page_offset 0x%x vmalloc 0x%x vmemmap 0x%x levels %d", k.Layout.PageOffset, k.Layout.VmallocBase, k.Layout.VmemmapBase, k.Layout.Levels)
 	f.set("memory.page_size", "%d", k.Layout.PageSize)

@@ -10,8 +10,8 @@ type PerCPUFeatures struct {
 	// Offsets is "__per_cpu_offset" (2.6.10+: the generic per-CPU
 	// offsets array) or "cpu_pda" (2.6.9 x86_64: x8664_pda.data_offset).
 	Offsets string
-	// OnlineMask is "__cpu_online_mask" (4.5+, 5aec01b83427 "cpumask:
-	// make "nr_cpumask_bits" unsigned") or "cpu_online_map" (2.6).
+	// OnlineMask is "__cpu_online_mask" (4.5+, when the cpu_*_bits
+	// bitmaps became exported struct cpumasks) or "cpu_online_map" (2.6).
 	OnlineMask string
 	// RunQueue is "struct rq" (2.6.23+, CFS) or "struct runqueue" (2.6.9).
 	RunQueue string

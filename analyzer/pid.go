@@ -2,11 +2,10 @@ package analyzer
 
 // PidFeatures say how process ids are kept.
 type PidFeatures struct {
-	// Numbers is struct pid's numbers[] (2.6.24+, 7af5729474b5 pid
-	// namespaces): "[1]" upstream until a flexible array (6.x backports of
-	// b69f0aeb0689 "pid: Replace struct pid 1-element array with
-	// flex-array", which crash 8.0.2 predates), "" on 2.6.9 (no struct
-	// pid numbers). task_struct.pid is the global pid on every line,
+	// Numbers is struct pid's numbers[] (2.6.24+, pid namespaces): "[1]"
+	// until "pid: Replace struct pid 1-element array with flex-array"
+	// (6.5, and Debian's 6.1 backport of it, which crash 8.0.2 predates),
+	// "flexible" after, "" on 2.6.9 (no numbers). task_struct.pid is the global pid on every line,
 	// which is what vmtriage reports.
 	Numbers string
 }

@@ -18,8 +18,8 @@ type SlabFeatures struct {
 	// 16a1d968358a; per-CPU "sheaves" replaced cpu_slab after 6.12), "SLAB"
 	// (kmem_cache.array, cpu_cache from 3.18) or "SLOB".
 	Allocator string
-	// Chain is the list of caches: "slab_caches" (3.6+, 18004c5d4084)
-	// or "cache_chain" (2.6).
+	// Chain is the list of caches: "slab_caches" (3.x+, common to the
+	// allocators) or "cache_chain" (2.6 SLAB).
 	Chain string
 	// Page is what describes a slab page: "struct slab" (5.17+,
 	// d122019bf061 "mm: Split slab into its own type") or "struct page"

@@ -19,8 +19,8 @@ type TimeFeatures struct {
 	// is a linker alias).
 	Jiffies string
 	// Timekeeper is where the core timekeeper (wall time and the
-	// monotonic clock, hence uptime) lives: "tk_core" (3.17+,
-	// 3fdb14fd1df7, a struct with a timekeeper member) or
+	// monotonic clock, hence uptime) lives: "tk_core" (3.17+, a struct
+	// with a timekeeper member beside its seqcount) or
 	// "timekeeper_data" (after 6.12, the auxiliary-clock rework: an array
 	// of struct tk_data whose first, TIMEKEEPER_CORE, is the system's), or
 	// "" (2.6: xtime and jiffies).
