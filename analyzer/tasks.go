@@ -55,6 +55,12 @@ type TaskFeatures struct {
 	Letters []string
 	// LettersFrom says where Letters came from.
 	LettersFrom string
+	// Extra are the states the array leaves out since 4.14 (06eb61844d84
+	// made it end in "I (idle)", TASK_REPORT_IDLE, and dropped the
+	// internal ones), at their values of 4.14 on: TASK_DEAD 0x80,
+	// TASK_WAKEKILL 0x100, TASK_WAKING 0x200, TASK_NEW 0x800; crash shows
+	// them as DE, WK, WA and NE.
+	Extra map[uint64]string
 	// IdleBits is TASK_IDLE (TASK_UNINTERRUPTIBLE | TASK_NOLOAD, 4.2+,
 	// 80ed87c8a9ca), reported as "ID" rather than "UN"; 0 when unknown.
 	IdleBits uint64
@@ -105,16 +111,21 @@ func (k *Kernel) probeTasks(f *Features) {
 	t.LastRan = k.firstMember(ts, "sched_info.last_arrival", "last_ran")
 	t.Parent = k.firstMember(ts, "real_parent", "parent")
 	t.Letters, t.LettersFrom = k.stateLetters()
+	f.set("task.state_letters", "%s (%s)", joinLetters(t.Letters), t.LettersFrom)
+	if n := len(t.Letters); n > 1 && t.Letters[n-1] == "ID" && t.LettersFrom != "built-in" {
+		t.Letters = t.Letters[:n-1] // "I" is TASK_REPORT_IDLE, not a state bit
+		t.Extra = map[uint64]string{0x80: "DE", 0x100: "WK", 0x200: "WA", 0x800: "NE"}
+		if t.IdleBits == 0 {
+			t.IdleBits = TaskUninterruptible | 0x400 // TASK_NOLOAD is a #define, not in DWARF
+		}
+	}
 	if v, err := k.Types.Constant("TASK_NOLOAD"); err == nil {
 		t.IdleBits = TaskUninterruptible | uint64(v)
-	} else if t.LettersFrom != "built-in" && len(t.Letters) > 0 && t.Letters[len(t.Letters)-1] == "ID" {
-		t.IdleBits = TaskUninterruptible | 0x400 // TASK_NOLOAD is a #define, not in DWARF
 	}
 	if k.hasMember(ts, "saved_state") && k.hasSymbol("rt_spin_lock") {
 		t.RTLockWait = 0x1000
 	}
 	f.set("task.state", "%s", orNone(t.State))
-	f.set("task.state_letters", "%s (%s)", joinLetters(t.Letters), t.LettersFrom)
 	f.set("task.thread_list", "%s", orNone(t.ThreadList))
 	f.set("task.cpu", "%s", orNone(t.CPU))
 	f.set("task.last_ran", "%s", orNone(t.LastRan))
@@ -183,6 +194,11 @@ func (k *Kernel) stateName(state uint64) string {
 	for b := len(letters) - 2; b >= 0; b-- {
 		if state&(1<<b) != 0 {
 			return letters[b+1]
+		}
+	}
+	for bit := uint64(1); bit != 0 && bit <= state; bit <<= 1 {
+		if name, ok := f.Extra[bit]; ok && state&bit != 0 {
+			return name
 		}
 	}
 	return fmt.Sprintf("%#x", state)
