@@ -99,7 +99,7 @@ crash-<format>.json -- that output parsed:
   dio {ADDR: {member: value string}} (the top-level members of `struct dio ADDR`, as crash
     prints them, "0x..." or decimal; a nested struct is left out, a { counter = N } one is N,
     a char array is its string up to the first \\000),
-  rd {ADDR: [words]}, waiters {ADDR: {pid, comm}},
+  rd {ADDR: ["0x..." words]}, waiters {ADDR: {pid (int), comm}},
   journal {ADDR: {j_devname, j_running_transaction, ...}}, transaction {ADDR: {...}},
   mod_s_jbd2 (bool), errors[] (lines of the command outputs that say crash refused),
   error (only when not loaded: the line that says why, e.g. "crash: invalid structure member
@@ -114,7 +114,18 @@ oracle.json -- scenario, line_dir, primary_format, formats[], seconds (wall), ve
   compare {NAME: {...}} where NAME is crash-<format>, crash-trixie-<format>,
   drgn-<format>, drgn-trixie: the answer checked against drgn.json, with
   disagreements[] (strings; empty = agrees); disagreements {NAME: [...]} repeats the
-  non-empty ones.
+  non-empty ones. A crash answer is checked task by task (matched by task address: pid,
+  ppid but for idle tasks, which crash always gives PPID 0, cpu, state letter, comm; tasks
+  only one side lists), the UN pids, each UN task's bt against drgn's non-inline kernel
+  frames by return address, each dio's refcount/waiter/bio_list/is_async/result, each
+  journal's running transaction with its t_state/t_updates, RELEASE, and TASKS against
+  len(tasks); its compare entry also has loaded, tasks {drgn, crash} (counts), un {drgn,
+  crash} (UN pids), task_field_diffs (count) and sys_memory. A drgn answer is checked for
+  the same UN tasks (pid, comm), kernel stacks, dios, journals, (pid, task, state) of
+  every task, hz, hung_task_timeout_secs, memory_bytes, release and mounts.
+  Known, expected ones: a task in TASK_WAKING (0x200) is 'R' for drgn (the kernel's
+  task_state_index, as /proc) and WA for crash; crash 9.0.2 --no_modules (7.2) names no
+  module function in bt.
 """
 import argparse
 import concurrent.futures
