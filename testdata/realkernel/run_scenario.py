@@ -79,12 +79,23 @@ class Guest:
             if self.proc.poll() is not None:
                 raise Fail("qemu exited: " + open(os.path.join(self.dir, "qemu.out")).read())
             time.sleep(0.1)
-        self.qmp = socket.socket(socket.AF_UNIX)
-        self.qmp.connect(self.qmp_path)
+        self.qmp = self.connect(self.qmp_path)
         self.qmp_recv()  # greeting
         self.qmp_cmd("qmp_capabilities")
-        self.cmdsock = socket.socket(socket.AF_UNIX)
-        self.cmdsock.connect(self.cmd_path)
+        self.cmdsock = self.connect(self.cmd_path)
+
+    def connect(self, path):
+        """QEMU binds a socket path before it listens: retry a refused connect."""
+        for i in range(100):
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(path)
+                return s
+            except (ConnectionRefusedError, FileNotFoundError):
+                s.close()
+                if self.proc.poll() is not None or i == 99:
+                    raise
+                time.sleep(0.1)
 
     def stop(self):
         try:
@@ -480,7 +491,7 @@ def boot(cache, first, outdir, extra, mem, meta):
             guest.wait_marker(r"VMTRIAGE-CMDLOOP", 30)
             meta["boot_attempts"] = attempt
             return guest, ready
-        except (TimeoutError, Fail) as e:
+        except (TimeoutError, Fail, OSError) as e:
             log(f"attempt {attempt}: {e}; console tail:\n{guest.buf[-3000:]}")
             meta.setdefault("failed_boots", []).append({"attempt": attempt, "error": str(e)[:500],
                                                         "console_tail": guest.buf[-1500:]})
