@@ -67,7 +67,8 @@ drgn.json -- oracle_drgn.py under sid's drgn 0.3.0 on the PRIMARY format: the fi
   hz, hz_from ("tick_nsec" = round(1e9/tick_nsec), or the config file's name),
   hung_task_timeout_secs (sysctl_hung_task_timeout_secs; null + ..._error if absent),
   page_size, totalram_pages, memory_bytes (= totalram_pages * page_size), jiffies, nodename,
-  dio_layout {size, offsets {refcount, bio_list, waiter, is_async, result}} (dio_layout_error).
+  dio_layout {size, offsets {refcount, bio_list, waiter, is_async, result}} (dio_layout_error),
+  modules[] (modules_error): {name, module, base (first address region: the text), size}.
 
 drgn-<format>.json -- the same from drgn 0.3.0 on each other format drgn reads (cross-check:
   mdf files may lack pages). On failure: {"error": "...", "rc": N, "format": ...}.
@@ -80,8 +81,11 @@ crash.cmd -- the crash input, one command per line as `CMD > NN.out` (NN = 00, 0
   rd ADDR+offsetof(refcount) 3, struct task_struct.pid,comm WAITER; for journals: mod -s jbd2
   KO, struct journal_s.j_devname,j_running_transaction,j_committing_transaction,j_task J,
   struct transaction_s.t_tid,t_state,t_updates T (running transaction).
+crash-no_modules.cmd -- the same for a crash run with --no_modules, when there are journals:
+  `gdb add-symbol-file JBD2_KO BASE` (BASE: jbd2's text address from drgn.json's modules)
+  in place of `mod -s`, so that the journal types are known.
 crash-<format>.txt -- crash 9.0.2's answers: a first line "# crash -s [--no_modules] VMLINUX
-  DUMP -i crash.cmd", then for each command that produced output a line "@@@vmtriage CMD"
+  DUMP -i crash.cmd" (or crash-no_modules.cmd), then for each command that produced output a line "@@@vmtriage CMD"
   and its output as crash printed it (`struct dio {` ... `  refcount = 2,` ...), then
   "# console:" (what crash printed on stdout itself: its errors and warnings) and
   "# stderr:" (crash's stderr).
@@ -101,7 +105,7 @@ crash-<format>.json -- that output parsed:
     a char array is its string up to the first \\000),
   rd {ADDR: ["0x..." words]}, waiters {ADDR: {pid (int), comm}},
   journal {ADDR: {j_devname, j_running_transaction, ...}}, transaction {ADDR: {...}},
-  mod_s_jbd2 (bool), errors[] (lines of the command outputs that say crash refused),
+  mod_s_jbd2 (bool: jbd2's debug info loaded, by mod -s or gdb add-symbol-file), errors[] (lines of the command outputs that say crash refused),
   error (only when not loaded: the line that says why, e.g. "crash: invalid structure member
   offset: kmem_cache_s_num"), skipped (instead of all the above but tool/root/format/loaded,
   when the run was not made: "not run: ...").
@@ -208,7 +212,7 @@ def drgn_job(R, root, fmt, dump, out, vmlinux, mods, config):
 MODULE_FAIL = re.compile(r"module|kernel module", re.I)
 
 
-def crash_job(R, root, fmt, dump, vmlinux, cmdfile, cmds, d, state):
+def crash_job(R, root, fmt, dump, vmlinux, cmdsets, d, state):
     """crash on one format. crash.cmd sends each command's output to its own file
     (`CMD > NN.out`, relative to crash's cwd, a scratch directory of this run):
     crash's `echo` is unbuffered and lands mid-output, so markers cannot be printed by
@@ -232,6 +236,7 @@ def crash_job(R, root, fmt, dump, vmlinux, cmdfile, cmds, d, state):
         shutil.rmtree(scratch, ignore_errors=True)
         os.makedirs(scratch)
         flags = ["--no_modules"] if no_mod else []
+        cmdfile, cmds = cmdsets[bool(no_mod)]
         cmd = ["crash", "-s"] + flags + [vmlinux, dump, "-i", cmdfile]
         console = os.path.join(scratch, "console")
         rc, dt, rss, err = R.run(root, cmd, console, cwd=scratch)
@@ -391,8 +396,8 @@ def parse_crash(text):
         elif words[0] == "struct" and words[1].startswith("task_struct."):
             m = members(lines)
             res["waiters"][words[2]] = {"pid": num(m.get("pid")), "comm": m.get("comm")}
-        elif words[:2] == ["mod", "-s"]:
-            res["mod_s_jbd2"] = any(re.search(r"\bjbd2\b", l) for l in lines) and not any(
+        elif words[:2] == ["mod", "-s"] or words[:2] == ["gdb", "add-symbol-file"]:
+            res["mod_s_jbd2"] = any(re.search(r"jbd2", l) for l in lines) and not any(
                 ERR_RE.search(l.strip()) for l in lines)
         elif words[0] == "struct" and words[1].startswith("journal_s."):
             res["journal"][words[2]] = members(lines)
@@ -553,7 +558,7 @@ def compare_drgn(oracle, o):
 
 # ---------------------------------------------------------------- main
 
-def crash_commands(oracle, mods):
+def crash_commands(oracle, mods, no_modules=False):
     cmds = ["sys", "ps"]
     cmds += [f"bt {t['pid']}" for t in oracle["un_tasks"]]
     refoff = (oracle.get("dio_layout") or {}).get("offsets", {}).get("refcount")
@@ -566,8 +571,11 @@ def crash_commands(oracle, mods):
             cmds.append(f"struct task_struct.pid,comm {t['dio']['waiter']}")
     jbd2 = [m for m in mods if m.endswith("/jbd2.ko")]
     if oracle.get("journals"):
-        if jbd2:
+        base = {m["name"]: m["base"] for m in oracle.get("modules", [])}.get("jbd2")
+        if jbd2 and not no_modules:
             cmds.append(f"mod -s jbd2 {jbd2[0]}")
+        elif jbd2 and base:  # no module list: the .ko's types through gdb, at jbd2's real base
+            cmds.append(f"gdb add-symbol-file {jbd2[0]} {base}")
         for j in oracle["journals"]:
             cmds.append(f"struct journal_s.j_devname,j_running_transaction,j_committing_transaction,j_task {j['journal']}")
             rt = j.get("j_running_transaction")
@@ -627,7 +635,7 @@ def main():
     R = Runner(line)
     if not R.roots["sid"]:
         sys.exit("oracle: no sid root: run testdata/realkernel/roots.sh sid trixie")
-    for pat in ("drgn*.json", "drgn.json.partial", "crash*.txt", "crash*.json", "crash.cmd", "oracle.json"):
+    for pat in ("drgn*.json", "drgn.json.partial", "crash*.txt", "crash*.json", "crash*.cmd", "oracle.json"):
         for f in glob.glob(os.path.join(d, pat)):
             os.remove(f)
     for f in glob.glob(os.path.join(d, ".crash-*.out")):
@@ -658,10 +666,16 @@ def main():
             json.dump(res, fo, indent=1)
         sys.exit("oracle: drgn 0.3.0 read none of " + " ".join(formats))
 
-    cmdfile = os.path.join(d, "crash.cmd")
-    cmds = crash_commands(oracle, mods)
-    with open(cmdfile, "w") as fo:
-        fo.write("".join(f"{c} > {i:02d}.out\n" for i, c in enumerate(cmds)) + "quit\n")
+    cmdsets = {}
+    for nm, name in ((False, "crash.cmd"), (True, "crash-no_modules.cmd")):
+        cmds = crash_commands(oracle, mods, nm)
+        if nm and cmds == cmdsets[False][1]:
+            cmdsets[True] = cmdsets[False]
+            continue
+        cmdfile = os.path.join(d, name)
+        with open(cmdfile, "w") as fo:
+            fo.write("".join(f"{c} > {i:02d}.out\n" for i, c in enumerate(cmds)) + "quit\n")
+        cmdsets[nm] = (cmdfile, cmds)
 
     # 2. everything else, `jobs` at a time, slowest first. Whether a crash needs
     # --no_modules is remembered per line (LINEDIR/.oracle-crash-flags.json), so only the
@@ -707,7 +721,7 @@ def main():
     def do(job):
         kind, root, f = job
         if kind == "crash":
-            return job, crash_job(R, root, f, dump(f), vmlinux, cmdfile, cmds, d, state)
+            return job, crash_job(R, root, f, dump(f), vmlinux, cmdsets, d, state)
         out = os.path.join(d, "drgn-trixie.json" if root == "trixie" else f"drgn-{f}.json")
         return job, drgn_job(R, root, f, dump(f), out, vmlinux, mods, config)
 

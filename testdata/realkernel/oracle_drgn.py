@@ -315,6 +315,16 @@ def system(prog, kconfig):
     return out
 
 
+def modules_of(prog):
+    from drgn.helpers.linux.module import for_each_module, module_address_regions
+    out = []
+    for m in for_each_module(prog):
+        regions = module_address_regions(m)
+        out.append({"name": s(m.name), "module": h(m), "base": hex(regions[0][0]) if regions else None,
+                    "size": regions[0][1] if regions else None})
+    return sorted(out, key=lambda e: e["name"])
+
+
 def dmesg_tail(prog, n=20):
     from drgn.helpers.linux.printk import get_dmesg
     return get_dmesg(prog).decode(errors="replace").splitlines()[-n:]
@@ -397,7 +407,8 @@ def main():
     except (LookupError, ImportError) as e:
         res["dio_layout_error"] = str(e)
     for key, fn in (("journals", lambda: journals(prog, un_pids)), ("tasks", lambda: all_tasks(prog)),
-                    ("mounts", lambda: mounts_of(prog)), ("dmesg_tail", lambda: dmesg_tail(prog))):
+                    ("mounts", lambda: mounts_of(prog)), ("dmesg_tail", lambda: dmesg_tail(prog)),
+                    ("modules", lambda: modules_of(prog))):
         try:
             res[key] = fn()
         except Exception as e:  # noqa: BLE001 (no ext4 types, a helper missing in this drgn, a fault)
