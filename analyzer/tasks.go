@@ -64,6 +64,8 @@ type TaskFeatures struct {
 	// IdleBits is TASK_IDLE (TASK_UNINTERRUPTIBLE | TASK_NOLOAD, 4.2+,
 	// 80ed87c8a9ca), reported as "ID" rather than "UN"; 0 when unknown.
 	IdleBits uint64
+	// PreemptRT is true on a PREEMPT_RT kernel (the -rt flavours).
+	PreemptRT bool
 	// RTLockWait is TASK_RTLOCK_WAIT (5.15 PREEMPT_RT, 5f220be21418):
 	// a task blocked on a sleeping spinlock, which /proc shows as D.
 	RTLockWait uint64
@@ -122,9 +124,15 @@ func (k *Kernel) probeTasks(f *Features) {
 	if v, err := k.Types.Constant("TASK_NOLOAD"); err == nil {
 		t.IdleBits = TaskUninterruptible | uint64(v)
 	}
-	if k.hasMember(ts, "saved_state") && k.hasSymbol("rt_spin_lock") {
+	// PREEMPT_RT: spinlocks sleep (rt_spin_lock); from 5.15 a task
+	// blocked on one is in TASK_RTLOCK_WAIT with its state kept in
+	// saved_state
+	t.PreemptRT = k.hasSymbol("rt_spin_lock")
+	if t.PreemptRT && k.hasMember(ts, "saved_state") && k.hasSymbol("rtlock_slowlock_locked") {
 		t.RTLockWait = 0x1000
 	}
+	f.set("sched.preempt_rt", "%t", t.PreemptRT)
+	f.set("task.rtlock_wait", "%#x", t.RTLockWait)
 	f.set("task.state", "%s", orNone(t.State))
 	f.set("task.thread_list", "%s", orNone(t.ThreadList))
 	f.set("task.cpu", "%s", orNone(t.CPU))
