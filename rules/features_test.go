@@ -30,6 +30,8 @@ var lineFeatures = map[string]map[string]string{
 	"6.1-amd64": {"task.state": "__state", "task.cpu": "thread_info.cpu", "stack.vmapped": "true", "mount.table": "list", "pid.numbers": "flexible",
 		"module.memory": "core_layout", "printk.buffer": "prb", "slab.allocator": "SLUB", "slab.page": "struct slab",
 		"time.timekeeper": "tk_core", "journal.layer": "jbd2"},
+	"6.1-rt-amd64": {"task.state": "__state", "task.cpu": "thread_info.cpu", "mount.table": "list", "module.memory": "core_layout",
+		"slab.page": "struct slab", "sched.preempt_rt": "true", "task.rtlock_wait": "0x1000", "journal.layer": "jbd2"},
 	"6.12-amd64": {"task.state": "__state", "task.cpu": "thread_info.cpu", "stack.vmapped": "true",
 		"stack.thread_size": "16384 (__end_init_stack - init_stack)", "mount.table": "mounts", "module.memory": "mem",
 		"printk.buffer": "prb", "slab.allocator": "SLUB", "slab.page": "struct slab", "time.timekeeper": "tk_core",
