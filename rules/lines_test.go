@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmtriage/vmtriage/rules/report"
 	"github.com/vmtriage/vmtriage/testdata/linesgen"
+	"github.com/vmtriage/vmtriage/testdata/seedgen"
 )
 
 var updateLines = flag.Bool("update", false, "rewrite the golden reports of testdata/lines")
@@ -92,4 +93,32 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRecordReplay records two seed cores (ELF and kdump) and checks that
+// the replay of each fixture, from the recorded pages and symbols alone,
+// gives the very report of the real dump (Record fails otherwise), and
+// that the fixture holds only what was read.
+func TestRecordReplay(t *testing.T) {
+	cores := seedgen.Cores(t)
+	out := t.TempDir()
+	err := linesgen.Record(out, filepath.Join(cores, seedgen.VmlinuxName), t.TempDir(), []linesgen.Source{
+		{Scenario: "first", Dump: filepath.Join(cores, "rhel4-1822328.elf")},
+		{Scenario: "second", Dump: filepath.Join(cores, "rhel4-20080616.kdump")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := linesgen.ReadGolden(filepath.Join(out, "first.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Findings) == 0 || r.Findings[0].Rule != "dio-lost-wakeup" || r.Findings[0].RootTask.PID != 8960 {
+		t.Errorf("replayed report of the first core: %+v", r.Findings)
+	}
+	snap, _ := os.Stat(filepath.Join(out, linesgen.SnapshotFile))
+	full, _ := os.Stat(filepath.Join(cores, seedgen.VmlinuxName))
+	if snap.Size() >= full.Size() {
+		t.Errorf("snapshot %d bytes is not smaller than the vmlinux's %d", snap.Size(), full.Size())
+	}
 }
