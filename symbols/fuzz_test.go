@@ -117,3 +117,35 @@ func BenchmarkStructCached(b *testing.B) {
 		}
 	}
 }
+
+// FuzzReadSnapshot: a corrupt symbols snapshot is an error, never a panic,
+// and what loads can be looked up and printed.
+func FuzzReadSnapshot(f *testing.F) {
+	var buf bytes.Buffer
+	b := &SnapshotBuilder{syms: map[string]SnapshotSymbol{}, data: map[string][]byte{}, types: map[string]*Type{},
+		vars: map[string]*Type{}, consts: map[string]int64{}, misses: map[string]map[string]bool{}}
+	node := &Type{Name: "node", Kind: Struct, Size: 16}
+	node.Fields = []Field{{Name: "next", Offset: 0, Type: &Type{Kind: Pointer, Size: 8, Elem: node}},
+		{Name: "v", Offset: 8, Type: &Type{Name: "long", Kind: Int, Size: 8}}}
+	b.Type("struct node", node)
+	b.Symbol(Symbol{Name: "f", Addr: 0x1000, Size: 16, Kind: SymFunc}, true)
+	b.Data("linux_banner", []byte("Linux version x\x00"))
+	if err := WriteSnapshot(&buf, b.Build()); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		im, err := readSnapshot(bytes.NewReader(data), "fuzz")
+		if err != nil {
+			return
+		}
+		ts, _ := im.TypeSource()
+		if ty, err := ts.Lookup("struct node"); err == nil {
+			_ = ty.String()
+			ty.Field("next")
+			ty.Resolve()
+		}
+		im.View(0x100).Describe(0x1004)
+		im.ReadData("linux_banner")
+	})
+}

@@ -314,7 +314,12 @@ func LoadSnapshot(path string) (*Image, error) {
 		return nil, fmt.Errorf("symbols: %w", err)
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	return readSnapshot(f, path)
+}
+
+// readSnapshot decodes a gzipped snapshot; path names it in errors.
+func readSnapshot(r io.Reader, path string) (*Image, error) {
+	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, fmt.Errorf("symbols: %s: not a gzipped snapshot: %w", path, err)
 	}
