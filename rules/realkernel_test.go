@@ -22,6 +22,7 @@ import (
 
 	"github.com/vmtriage/vmtriage/analyzer"
 	"github.com/vmtriage/vmtriage/rules"
+	"github.com/vmtriage/vmtriage/rules/report"
 )
 
 // labDir is where lab.sh leaves its cache: lines/<line>/ per kernel line.
@@ -350,9 +351,37 @@ func testScenario(t *testing.T, sdir, sc, vmlinux string, debug []string) {
 				t.Errorf("journal-stall found = %v, want %v", f != nil, want.journal)
 			} else if f != nil && (f.Journal == nil || f.Journal.CommitTask == nil || f.Tree == nil || f.Journal.WaitingTasks == 0) {
 				t.Errorf("journal-stall without commit thread, tree or waiters: %+v", f.Journal)
+			} else if f != nil {
+				// the jbd2 tree: the commit thread and the handle holder drgn names are in it
+				labels := strings.Join(treeLabels(f.Tree), "\n")
+				for _, oj := range oracle.Journals {
+					if oj.Running == nil {
+						continue
+					}
+					if !regexp.MustCompile(fmt.Sprintf(`jbd2/\S+ %d\b`, oj.JTask.PID)).MatchString(labels) {
+						t.Errorf("journal-stall tree has no jbd2 commit thread %d:\n%s", oj.JTask.PID, labels)
+					}
+					for _, h := range oj.Holders {
+						if !regexp.MustCompile(fmt.Sprintf(`\b%d holds handle`, h.PID)).MatchString(labels) {
+							t.Errorf("journal-stall tree has no handle holder %d:\n%s", h.PID, labels)
+						}
+					}
+				}
 			}
 		})
 	}
+}
+
+// treeLabels flattens a finding's dependency tree.
+func treeLabels(n *report.Node) []string {
+	if n == nil {
+		return nil
+	}
+	out := []string{n.Label}
+	for _, c := range n.Children {
+		out = append(out, treeLabels(c)...)
+	}
+	return out
 }
 
 func tail(s string, n int) string {
