@@ -494,7 +494,11 @@ for LINE in "${LINES[@]}"; do
 	if want oracle || [ ${#scs[@]} -gt 0 ]; then
 		ors=()
 		want oracle && scs=("${SCENARIOS[@]}")
-		for s in "${scs[@]}"; do [ -s "$(line_dir "$LINE")/dumps/$s/meta.json" ] && ors+=("$s"); done
+		for s in "${scs[@]}"; do
+			[ -s "$(line_dir "$LINE")/dumps/$s/meta.json" ] || continue
+			if [ -s "$(line_dir "$LINE")/dumps/$s/drgn.json" ] && [ -z "${LAB_FORCE:-}" ]; then log "$s: oracle cached"; continue; fi
+			ors+=("$s")
+		done
 		wait_oracle
 		if [ ${#ors[@]} -gt 0 ]; then
 			if [ "${LAB_ORACLE_BG:-1}" = 1 ]; then
