@@ -278,10 +278,20 @@ func (x *detector) slide() error {
 			roots = append(roots, cr3)
 		}
 	}
-	if len(roots) == 0 {
-		return x.slideFromPhysScan(want)
+	var errs []error
+	for _, root := range roots {
+		err := x.slideFromCR3(root, want)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
 	}
-	return x.slideFromCR3(roots[0], want)
+	// no CPU's page tables map the banner (a CPU caught on a trampoline or
+	// an early page table): find the image in physical memory instead
+	if err := x.slideFromPhysScan(want); err == nil || len(errs) == 0 {
+		return err
+	}
+	return errs[0]
 }
 
 // slideFromCR3 walks the page tables a CPU's CR3 points to and tries every
