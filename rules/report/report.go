@@ -13,7 +13,7 @@ import (
 // Schema is the report's schema identifier.
 const Schema = "vmtriage.report/v1"
 
-// Hex is an address, rendered as a hex string ("0x1010012b800").
+// Hex is an address, rendered as a lower-case hex string with a 0x prefix.
 type Hex uint64
 
 // MarshalJSON renders the address as a hex string.
