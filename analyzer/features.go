@@ -80,16 +80,16 @@ func (k *Kernel) detectFeatures(f *Features) {
 	f.set("memory.kaslr_offset", "0x%x", k.Layout.Slide)
 }
 
-// hasType reports whether the kernel (or a loaded module's debug info)
-// has the named type.
+// hasType reports whether the vmlinux has the named type. Probes look in
+// the vmlinux only: a miss must not open every module's debug info.
 func (k *Kernel) hasType(name string) bool {
-	_, err := k.Types.Lookup(name)
+	_, err := k.Types.KernelLookup(name)
 	return err == nil
 }
 
-// hasMember reports whether a type has a member (path may be nested).
+// hasMember reports whether a vmlinux type has a member (path may be nested).
 func (k *Kernel) hasMember(typeName, path string) bool {
-	t, err := k.Types.Lookup(typeName)
+	t, err := k.Types.KernelLookup(typeName)
 	return err == nil && t.HasField(path)
 }
 
@@ -101,7 +101,7 @@ func (k *Kernel) hasSymbol(name string) bool {
 
 // firstMember is the first of the member names the type has, "" if none.
 func (k *Kernel) firstMember(typeName string, paths ...string) string {
-	t, err := k.Types.Lookup(typeName)
+	t, err := k.Types.KernelLookup(typeName)
 	if err != nil {
 		return ""
 	}

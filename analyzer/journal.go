@@ -39,7 +39,7 @@ func (k *Kernel) probeJournals(f *Features) {
 	j.SBInfo = map[string]string{"ext4": "struct ext4_sb_info", "ext3": "struct ext4_sb_info"}
 	// ext3's own driver (a module on 2.6 distribution kernels: its
 	// symbols come from the dump)
-	if _, err := k.Types.KernelLookup("struct ext3_sb_info"); err == nil || k.hasSymbol("ext3_fill_super") {
+	if k.hasType("struct ext3_sb_info") || k.hasSymbol("ext3_fill_super") {
 		j.SBInfo["ext3"] = "struct ext3_sb_info"
 	}
 	switch {

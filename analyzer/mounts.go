@@ -91,36 +91,25 @@ func (k *Kernel) Mounts() ([]Mount, error) {
 		mounts = append(mounts, mnt)
 		return nil
 	}
+	// the namespace's table: an rb-tree through mnt_node (6.8+) or a list
+	// through mnt_list
+	walk, table, member := k.ListEach, "list", "mnt_list"
 	if mf.Table == "mounts" {
-		root, err := ns.FieldAddr("mounts")
-		if err != nil {
-			return nil, err
-		}
-		err = k.RBTreeEach(root, func(node uint64) error {
-			va, err := k.containerOf(node, mf.Type, "mnt_node")
-			if err != nil {
-				return err
-			}
-			return visit(va)
-		})
-		if err != nil {
-			k.warnf("mount tree: %v (mounts after that point are missing)", err)
-		}
-		return mounts, nil
+		walk, table, member = k.RBTreeEach, "mounts", "mnt_node"
 	}
-	head, err := ns.FieldAddr("list")
+	head, err := ns.FieldAddr(table)
 	if err != nil {
 		return nil, err
 	}
-	err = k.ListEach(head, func(node uint64) error {
-		va, err := k.containerOf(node, mf.Type, "mnt_list")
+	err = walk(head, func(node uint64) error {
+		va, err := k.containerOf(node, mf.Type, member)
 		if err != nil {
 			return err
 		}
 		return visit(va)
 	})
 	if err != nil {
-		k.warnf("mount list: %v (mounts after that point are missing)", err)
+		k.warnf("mount table (%s): %v (mounts after that point are missing)", table, err)
 	}
 	return mounts, nil
 }

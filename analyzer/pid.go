@@ -12,7 +12,7 @@ type PidFeatures struct {
 
 func (k *Kernel) probePids(f *Features) {
 	p := &f.Pids
-	if t, err := k.Types.Lookup("struct pid"); err == nil {
+	if t, err := k.Types.KernelLookup("struct pid"); err == nil {
 		if fl, err := t.Field("numbers"); err == nil {
 			if at := fl.Type.Resolve(); at.Len <= 0 {
 				p.Numbers = "flexible"

@@ -78,7 +78,7 @@ func (k *Kernel) probeStacks(f *Features) {
 }
 
 func (k *Kernel) typeSize(name string) uint64 {
-	t, err := k.Types.Lookup(name)
+	t, err := k.Types.KernelLookup(name)
 	if err != nil {
 		return 0
 	}

@@ -207,14 +207,14 @@ func (b *SnapshotBuilder) Build() *Snapshot {
 		if id, ok := ids[t]; ok {
 			return id
 		}
+		if t.lazy != nil { // a pointer's stand-in: by name only
+			ids[t] = ref(t)
+			return ids[t]
+		}
 		id := len(s.All)
 		ids[t] = id
 		s.All = append(s.All, snapshotType{})
 		st := snapshotType{Name: t.Name, Kind: t.Kind, Size: t.Size, Len: t.Len, Enums: t.Enumerators, Incomplete: t.Incomplete}
-		if t.lazy != nil { // a pointer's stand-in: by name only
-			s.All[id] = snapshotType{Name: t.Name, Kind: t.Kind, Ref: true, Incomplete: true}
-			return id
-		}
 		if t.Elem != nil {
 			elem := t.Elem
 			if t.Kind == Pointer {
