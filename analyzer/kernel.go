@@ -234,6 +234,9 @@ func (k *Kernel) checkBanner() error {
 	addr, _ := k.Syms.Addr("linux_banner")
 	got := make([]byte, len(want))
 	if err := k.Mem.Read(addr, got); err != nil {
+		if errors.Is(err, vmcore.ErrTruncated) {
+			return fmt.Errorf("%s is cut before the kernel's linux_banner, so it cannot be checked against %s: %w", k.Dump.Path(), k.Syms.Path(), err)
+		}
 		return fmt.Errorf("%s does not seem to match %s: its linux_banner cannot be read from the dump (%v)", k.Syms.Path(), k.Dump.Path(), err)
 	}
 	want, got = cstr(want), cstr(got)
