@@ -3,6 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+
+	"golang.org/x/term"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +63,7 @@ func writeReport(w io.Writer, k *analyzer.Kernel, format string) error {
 	case "markdown":
 		err = rpt.WriteMarkdown(w, r)
 	default:
-		err = rpt.WriteTable(w, r)
+		err = rpt.WriteTableWidth(w, r, outputWidth(w))
 	}
 	if err != nil {
 		return err
@@ -68,4 +72,18 @@ func writeReport(w io.Writer, k *analyzer.Kernel, format string) error {
 		return errFindings
 	}
 	return nil
+}
+
+// outputWidth is the width a table report is fitted to: $COLUMNS when set,
+// else the terminal's width when w is one, else report.DefaultWidth.
+func outputWidth(w io.Writer) int {
+	if c, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && c > 0 {
+		return c
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if c, _, err := term.GetSize(int(f.Fd())); err == nil && c > 0 {
+			return c
+		}
+	}
+	return rpt.DefaultWidth
 }

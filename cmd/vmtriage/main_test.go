@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/vmtriage/vmtriage/rules/report"
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
@@ -38,6 +40,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 // TestDemoGolden: `vmtriage demo` prints the first seed core's table.
 func TestDemoGolden(t *testing.T) {
+	t.Setenv("COLUMNS", "") // not a terminal: report.DefaultWidth
 	code, out, errOut := runCLI(t, "demo")
 	if code != exitFindings {
 		t.Fatalf("demo exit status %d, want %d; stderr: %s", code, exitFindings, errOut)
@@ -60,6 +63,31 @@ func TestDemoGolden(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("demo output lacks %q", s)
 		}
+	}
+}
+
+// TestDemoFitsTerminal: the table report is fitted to $COLUMNS, with every
+// value still there.
+func TestDemoFitsTerminal(t *testing.T) {
+	for _, width := range []int{60, 80, 100, 120, 200} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			t.Setenv("COLUMNS", fmt.Sprint(width))
+			code, out, errOut := runCLI(t, "demo")
+			if code != exitFindings {
+				t.Fatalf("demo exit status %d; stderr: %s", code, errOut)
+			}
+			for i, l := range strings.Split(out, "\n") {
+				if n := utf8.RuneCountInString(l); n > width {
+					t.Errorf("line %d is %d columns wide, more than %d: %q", i+1, n, width, l)
+				}
+			}
+			for _, s := range []string{"dio-lost-wakeup", "0x1010012b800", "0x102edef7030", "kjournald 30348",
+				"__blockdev_direct_IO", "T_LOCKED", "/dev/md10"} {
+				if !strings.Contains(out, s) {
+					t.Errorf("demo output at %d columns lacks %q", width, s)
+				}
+			}
+		})
 	}
 }
 
