@@ -1,0 +1,156 @@
+package analyzer
+
+import (
+	"fmt"
+)
+
+// maxModuleSections bounds a module's section list read from the dump.
+const maxModuleSections = 1 << 12
+
+// ModuleSections reads where each ELF section of a loaded module was put
+// (section name -> runtime address), as /sys/module/NAME/sections shows
+// it: what relocating the module's debug info needs (see
+// dwarffunc.LoadModule). The layout of mod->sect_attrs is probed from the
+// vmlinux's types:
+//
+//   - 5.8 to 6.13 (5.10, 6.1, 6.12): struct module_sect_attrs { grp;
+//     nsections; struct module_sect_attr attrs[] } with attrs[i] =
+//     { struct bin_attribute battr; unsigned long address }, the name in
+//     battr.attr.name (ed66f991bb19 "module: Refactor section attr into
+//     bin attribute");
+//   - before 5.8: attrs[i] = { mattr; char *name; unsigned long address };
+//   - 6.14+ (7.2): attrs[] are struct bin_attribute themselves, the
+//     address in their private pointer, nsections gone: the count comes
+//     from grp.bin_attrs, NULL-terminated ("module: sysfs: Drop member
+//     'module_sect_attr::address'" and "...'module_sect_attrs::nsections'").
+//
+// A kernel built without CONFIG_KALLSYMS or CONFIG_SYSFS has no
+// sect_attrs: that is an error.
+func (k *Kernel) ModuleSections(m Module) (map[string]uint64, error) {
+	const mt = "struct module"
+	if !k.hasMember(mt, "sect_attrs") {
+		return nil, fmt.Errorf("struct module has no sect_attrs (a kernel without CONFIG_SYSFS or CONFIG_KALLSYMS)")
+	}
+	mod, err := k.Object(mt, m.Addr)
+	if err != nil {
+		return nil, err
+	}
+	sa, err := mod.Uint("sect_attrs")
+	if err != nil {
+		return nil, err
+	}
+	if sa == 0 {
+		return nil, fmt.Errorf("module %s: sect_attrs is NULL", m.Name)
+	}
+	attrs, err := k.Types.KernelLookup("struct module_sect_attrs")
+	if err != nil {
+		return nil, err
+	}
+	arrField, err := attrs.Field("attrs")
+	if err != nil {
+		return nil, err
+	}
+	arr := arrField.Type.Resolve()
+	if arr.Elem == nil {
+		return nil, fmt.Errorf("struct module_sect_attrs.attrs is not an array")
+	}
+	elem := arr.Elem.Resolve()
+	if elem.Size == 0 {
+		return nil, fmt.Errorf("struct module_sect_attrs.attrs has elements of size 0")
+	}
+	hdr, err := k.objectOfType(attrs, sa)
+	if err != nil {
+		return nil, err
+	}
+	var n uint64
+	if hdr.Has("nsections") {
+		if n, err = hdr.Uint("nsections"); err != nil {
+			return nil, err
+		}
+	} else {
+		// count the NULL-terminated grp.bin_attrs
+		p, err := hdr.Uint("grp.bin_attrs")
+		if err != nil {
+			return nil, err
+		}
+		if p == 0 {
+			return nil, fmt.Errorf("module %s: sect_attrs->grp.bin_attrs is NULL", m.Name)
+		}
+		for n = 0; n < maxModuleSections; n++ {
+			v, err := k.U64(p + 8*n)
+			if err != nil {
+				return nil, fmt.Errorf("module %s: sect_attrs->grp.bin_attrs[%d]: %w", m.Name, n, err)
+			}
+			if v == 0 {
+				break
+			}
+		}
+	}
+	if n > maxModuleSections {
+		return nil, fmt.Errorf("module %s: %d sections is implausible", m.Name, n)
+	}
+	// where the name and the address are in one element
+	var namePath, addrPath string
+	switch {
+	case elem.HasField("battr") && elem.HasField("address"):
+		namePath, addrPath = "battr.attr.name", "address"
+	case elem.HasField("name") && elem.HasField("address"):
+		namePath, addrPath = "name", "address"
+	case elem.HasField("attr.name") && elem.HasField("private"):
+		namePath, addrPath = "attr.name", "private"
+	default:
+		return nil, fmt.Errorf("struct module_sect_attrs.attrs[] (%s) has no known name/address members", elem)
+	}
+	out := make(map[string]uint64, n)
+	base := sa + arrField.Offset
+	for i := uint64(0); i < n; i++ {
+		o, err := k.objectOfType(elem, base+i*elem.Size)
+		if err != nil {
+			return nil, fmt.Errorf("module %s: section %d: %w", m.Name, i, err)
+		}
+		np, err := o.Uint(namePath)
+		if err != nil {
+			return nil, err
+		}
+		addr, err := o.Uint(addrPath)
+		if err != nil {
+			return nil, err
+		}
+		name, err := k.CString(np, 256)
+		if err != nil {
+			return nil, fmt.Errorf("module %s: section %d name at 0x%x: %w", m.Name, i, np, err)
+		}
+		out[name] = addr
+	}
+	return out, nil
+}
+
+// ModuleByName returns the loaded module of that name ("-" and "_" are
+// the same, as for modprobe).
+func (k *Kernel) ModuleByName(name string) (Module, bool) {
+	want := underscores(name)
+	for _, m := range k.modules {
+		if underscores(m.Name) == want {
+			return m, true
+		}
+	}
+	return Module{}, false
+}
+
+// ModuleDebugFile returns the debug file (NAME.ko or NAME.ko.debug) of a
+// module found under Options.DebugDirs, "" when there is none.
+func (k *Kernel) ModuleDebugFile(name string) string {
+	k.Types.mu.Lock()
+	defer k.Types.mu.Unlock()
+	return k.Types.find(name)
+}
+
+func underscores(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '-' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

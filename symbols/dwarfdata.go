@@ -1,0 +1,49 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"fmt"
+)
+
+// DWARF returns the image's DWARF reader, the one its Types decode (it
+// builds the types' name index on first use, see Types).
+func (im *Image) DWARF() (*dwarf.Data, error) {
+	t, err := im.Types()
+	if err != nil {
+		return nil, err
+	}
+	return t.data, nil
+}
+
+// DWARFSection returns the contents of one DWARF section (".debug_loc",
+// ".debug_loclists", ".debug_addr", ".debug_info"...), nil without error
+// when the image has none. The bytes are shared with the image (its
+// mapping when DWARF reads from it): do not modify them, nor use them
+// after Close.
+func (im *Image) DWARFSection(name string) ([]byte, error) {
+	if im.file == nil {
+		return nil, fmt.Errorf("symbols: %s: a snapshot image has no DWARF sections", im.path)
+	}
+	s := im.file.Section(name)
+	if s == nil {
+		return nil, nil
+	}
+	im.mu.RLock()
+	defer im.mu.RUnlock()
+	if im.closed {
+		return nil, fmt.Errorf("symbols: %s: DWARFSection after Close", im.path)
+	}
+	// the mapping outlives Close only when the types read from it
+	if im.typesFromMapping && im.mapped != nil && s.Type != elf.SHT_NOBITS && s.Flags&elf.SHF_COMPRESSED == 0 {
+		end := s.Offset + s.Size
+		if end >= s.Offset && end <= uint64(len(im.mapped)) {
+			return im.mapped[s.Offset:end:end], nil
+		}
+	}
+	b, err := s.Data()
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: %s: %w", im.path, name, err)
+	}
+	return b, nil
+}
