@@ -122,6 +122,13 @@ func (k *Kernel) ModuleSections(m Module) (map[string]uint64, error) {
 		}
 		out[name] = addr
 	}
+	// the per-CPU section is not allocated with the module, so sysfs does
+	// not list it: its variables are at mod->percpu (as drgn has it)
+	if _, ok := out[".data..percpu"]; !ok && mod.Has("percpu") {
+		if p, err := mod.Uint("percpu"); err == nil && p != 0 {
+			out[".data..percpu"] = p
+		}
+	}
 	return out, nil
 }
 

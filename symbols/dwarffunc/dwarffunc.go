@@ -64,9 +64,8 @@ type Funcs struct {
 
 	indexOnce sync.Once
 	indexErr  error
-	cuRanges  []cuRange      // sorted by lo
-	versions  []unitVersion  // sorted by off
-	units     []dwarf.Offset // CU entry offsets, ascending
+	cuRanges  []cuRange     // sorted by lo
+	versions  []unitVersion // sorted by off
 
 	mu    sync.Mutex
 	cus   map[dwarf.Offset]*cuInfo
@@ -137,7 +136,6 @@ func (f *Funcs) buildIndex() error {
 				break
 			}
 			if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
-				f.units = append(f.units, e.Offset)
 				rs, err := f.d.Ranges(e)
 				if err == nil {
 					for _, rg := range rs {
@@ -207,15 +205,6 @@ func (f *Funcs) cuFor(pc uint64) (dwarf.Offset, bool) {
 		}
 	}
 	return 0, false
-}
-
-// cuOf returns the unit that contains a DWARF offset.
-func (f *Funcs) cuOf(off dwarf.Offset) dwarf.Offset {
-	i := sort.Search(len(f.units), func(i int) bool { return f.units[i] > off }) - 1
-	if i < 0 {
-		return 0
-	}
-	return f.units[i]
 }
 
 // cu decodes (once) what lookups in a unit need: its bases and the ranges

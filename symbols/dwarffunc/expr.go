@@ -17,6 +17,9 @@ type Regs struct {
 	Known    uint32          `json:"known"`
 	CFA      uint64          `json:"cfa"`
 	CFAKnown bool            `json:"cfa_known"`
+	// Slide is added to static addresses (DW_OP_addr, DW_OP_addrx): the
+	// KASLR slide for a vmlinux, 0 for a module loaded by LoadModule.
+	Slide uint64 `json:"slide,omitempty"`
 }
 
 // Set records a register's value.
@@ -58,7 +61,8 @@ type Value struct {
 	Type string `json:"type"`
 	Size int64  `json:"size"`
 	Kind string `json:"kind"`
-	// Value is the variable's value (the first 8 bytes, little-endian)
+	// Value is the variable's value (its first 8 bytes, little-endian,
+	// not sign-extended)
 	// when HasValue; for KindMemory it was read through the MemReader.
 	Value    uint64 `json:"value"`
 	HasValue bool   `json:"has_value"`
@@ -185,7 +189,7 @@ func eval(expr []byte, c *evalCtx) (loc location, err error) {
 		default:
 			switch op {
 			case 0x03: // addr
-				push(b.u64())
+				push(b.u64() + c.regs.Slide)
 			case 0x06: // deref
 				v, err := read(pop(), 8)
 				if err != nil {
@@ -326,7 +330,7 @@ func eval(expr []byte, c *evalCtx) (loc location, err error) {
 				if err != nil {
 					return location{}, err
 				}
-				push(v)
+				push(v + c.regs.Slide)
 			case 0xa2, 0xfc: // constx
 				idx := b.uleb()
 				if c.addrx == nil {

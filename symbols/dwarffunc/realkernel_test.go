@@ -294,6 +294,30 @@ for t in for_each_task(prog):
             e["regs"] = dict(f.registers())
         except Exception:
             pass
+        if f.pc >= 0xFFFF800000000000:
+            locs = {}
+            try:
+                names = f.locals()
+            except Exception:
+                names = []
+            for n in names:
+                try:
+                    v = f[n]
+                except Exception:
+                    continue
+                d = {"absent": bool(v.absent_), "type": v.type_.type_name()}
+                if not v.absent_:
+                    d["addr"] = v.address_
+                    try:
+                        k = v.type_.unqualified()
+                        while k.kind == drgn.TypeKind.TYPEDEF:
+                            k = k.type.unqualified()
+                        if k.kind in (drgn.TypeKind.INT, drgn.TypeKind.POINTER, drgn.TypeKind.BOOL, drgn.TypeKind.ENUM):
+                            d["value"] = v.value_() & 0xFFFFFFFFFFFFFFFF
+                    except Exception:
+                        pass
+                locs[n] = d
+            e["locals"] = locs
         if f.name in ("__blockdev_direct_IO", "dio_await_one", "dio_await_completion", "do_blockdev_direct_IO"):
             try:
                 v = f["dio"]
@@ -306,12 +330,13 @@ json.dump(out, sys.stdout)
 `
 
 type helperFrame struct {
-	Name   string            `json:"name"`
-	Inline bool              `json:"inline"`
-	PC     uint64            `json:"pc"`
-	Regs   map[string]uint64 `json:"regs"`
-	Dio    *uint64           `json:"dio"`
-	HasDio bool              `json:"-"`
+	Name   string               `json:"name"`
+	Inline bool                 `json:"inline"`
+	PC     uint64               `json:"pc"`
+	Regs   map[string]uint64    `json:"regs"`
+	Dio    *uint64              `json:"dio"`
+	HasDio bool                 `json:"-"`
+	Locals map[string]drgnLocal `json:"locals"`
 }
 
 type helperOut struct {
@@ -401,7 +426,7 @@ func TestRealKernelDio(t *testing.T) {
 				wantDio[task.PID] = task.Dio.Dio
 			}
 		}
-		checked, jsonMatched := 0, 0
+		checked, jsonMatched, nlocals, nlocalsOK := 0, 0, 0, 0
 		for _, task := range h.Tasks {
 			var frames []helperFrame
 			for _, raw := range task.Frames {
@@ -416,7 +441,7 @@ func TestRealKernelDio(t *testing.T) {
 			}
 			firstDio := ""
 			for i, f := range frames {
-				if !f.HasDio {
+				if f.PC < 0xffff800000000000 || (!f.HasDio && len(f.Locals) == 0) {
 					continue
 				}
 				var regs dwarffunc.Regs
@@ -442,6 +467,18 @@ func TestRealKernelDio(t *testing.T) {
 				fs, dpc, where, err := de.resolve(lookup)
 				if err != nil {
 					t.Errorf("pid %d %s: %v", task.PID, where, err)
+					continue
+				}
+				if where == "vmlinux" {
+					regs.Slide = de.k.Syms.Slide()
+				}
+				for name, want := range f.Locals {
+					nlocals++
+					if ok := compareLocal(t, fs, dpc, f, name, want, regs, de.k.Mem, task.PID); ok {
+						nlocalsOK++
+					}
+				}
+				if !f.HasDio {
 					continue
 				}
 				v, err := fs.Local(dpc, f.Name, "dio", regs, de.k.Mem)
@@ -476,7 +513,7 @@ func TestRealKernelDio(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%d dio locals match drgn; %d/%d drgn.json dio values", checked, jsonMatched, len(wantDio))
+		t.Logf("%d dio locals match drgn; %d/%d drgn.json dio values; %d/%d frame locals agree with drgn", checked, jsonMatched, len(wantDio), nlocalsOK, nlocals)
 	})
 }
 
@@ -489,4 +526,55 @@ func isFirstPhysical(frames []helperFrame, i int) bool {
 		}
 	}
 	return true
+}
+
+type drgnLocal struct {
+	Absent bool    `json:"absent"`
+	Type   string  `json:"type"`
+	Addr   *uint64 `json:"addr"`
+	Value  *uint64 `json:"value"`
+}
+
+// compareLocal evaluates one local and compares it with drgn's answer:
+// absent (drgn) must be without value (ours); an address must be ours; a
+// scalar value must be ours.
+func compareLocal(t *testing.T, fs *dwarffunc.Funcs, pc uint64, f helperFrame, name string, want drgnLocal, regs dwarffunc.Regs, mem dwarffunc.MemReader, pid int) bool {
+	t.Helper()
+	v, err := fs.Local(pc, f.Name, name, regs, mem)
+	if err != nil {
+		t.Errorf("pid %d %s: Local(%s): %v", pid, f.Name, name, err)
+		return false
+	}
+	bad := ""
+	switch {
+	case want.Absent:
+		partial := false // drgn calls a composite with a missing piece absent
+		for _, p := range v.Pieces {
+			partial = partial || p.Kind == dwarffunc.KindOptimized
+		}
+		if v.Kind != dwarffunc.KindOptimized && v.Kind != dwarffunc.KindUnavailable && !partial {
+			bad = "drgn: absent"
+		}
+	case v.Kind == dwarffunc.KindOptimized || v.Kind == dwarffunc.KindUnavailable:
+		bad = "drgn has it"
+	case want.Addr != nil && (v.Kind != dwarffunc.KindMemory || v.Addr != *want.Addr):
+		bad = fmt.Sprintf("drgn: at 0x%x", *want.Addr)
+	case want.Addr == nil && v.Kind == dwarffunc.KindMemory:
+		bad = "drgn: not in memory"
+	case want.Value != nil && (!v.HasValue || v.Value != truncated(*want.Value, v.Size)):
+		bad = fmt.Sprintf("drgn: value 0x%x", *want.Value)
+	}
+	if bad != "" {
+		t.Errorf("pid %d %s pc 0x%x local %s (%s): %s; got %+v", pid, f.Name, pc, name, want.Type, bad, v)
+		return false
+	}
+	return true
+}
+
+// truncated drops drgn's sign extension: Value holds the type's bytes.
+func truncated(x uint64, size int64) uint64 {
+	if size > 0 && size < 8 {
+		return x & (1<<(8*uint(size)) - 1)
+	}
+	return x
 }

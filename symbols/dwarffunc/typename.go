@@ -76,6 +76,9 @@ func (f *Funcs) describeType(off dwarf.Offset, depth int) typeInfo {
 		if strings.HasSuffix(in.name, "*") {
 			return typeInfo{in.name + " " + q, in.size}
 		}
+		if strings.HasPrefix(in.name, q+" ") { // a const array of const elements
+			return in
+		}
 		return typeInfo{q + " " + in.name, in.size}
 	case dwarf.TagArrayType:
 		in := inner()
