@@ -19,17 +19,21 @@ func newAnalyzeCmd() *cobra.Command {
 	var vmlinux, format string
 	var debugDirs []string
 	cmd := &cobra.Command{
-		Use:   "analyze DUMP --vmlinux FILE",
+		Use:   "analyze DUMP [--vmlinux FILE]",
 		Short: "Analyse one dump and report the hangs found",
-		Args:  cobra.ExactArgs(1),
+		Long: `Analyse one dump and report the hangs found.
+
+Without --vmlinux, the dump's vmlinux is looked for by its build-id (VMCOREINFO),
+its release (VMCOREINFO, the kdump header or the banner in its memory) or its
+banner: in the --debug-dir directories, under / (/usr/lib/debug/boot/vmlinux-RELEASE,
+/usr/lib/debug/lib/modules/RELEASE/vmlinux, /boot/vmlinux-RELEASE) and
+/usr/lib/debug/.build-id, then from the debuginfod servers in DEBUGINFOD_URLS.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if vmlinux == "" {
-				return fmt.Errorf("--vmlinux is required: the vmlinux (with debug info) of the dumped kernel")
-			}
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			k, err := analyzer.OpenWith(args[0], vmlinux, analyzer.Options{DebugDirs: debugDirs})
+			k, err := openDump(cmd.Context(), args[0], vmlinux, debugDirs, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -37,9 +41,9 @@ func newAnalyzeCmd() *cobra.Command {
 			return writeReport(cmd.OutOrStdout(), k, format)
 		},
 	}
-	cmd.Flags().StringVar(&vmlinux, "vmlinux", "", "vmlinux with debug info of the dumped kernel")
+	cmd.Flags().StringVar(&vmlinux, "vmlinux", "", "vmlinux with debug info of the dumped kernel (default: found by build-id or release)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or markdown")
-	cmd.Flags().StringArrayVar(&debugDirs, "debug-dir", nil, "directory with the modules' debug info (NAME.ko), searched recursively; repeatable")
+	cmd.Flags().StringArrayVar(&debugDirs, "debug-dir", nil, "directory with the vmlinux (by build-id or release) and the modules' debug info (NAME.ko, searched recursively); repeatable")
 	return cmd
 }
 

@@ -145,7 +145,7 @@ func TestExitStatusAndErrors(t *testing.T) {
 		{"garbage dump", []string{"analyze", garbage, "--vmlinux", vmlinux}, exitError, "not a vmcore"},
 		{"empty dump", []string{"analyze", empty, "--vmlinux", vmlinux}, exitError, empty},
 		{"missing dump", []string{"analyze", filepath.Join(dir, "nope"), "--vmlinux", vmlinux}, exitError, "nope"},
-		{"no vmlinux flag", []string{"analyze", garbage}, exitError, "--vmlinux is required"},
+		{"no vmlinux flag, not a dump", []string{"analyze", garbage}, exitError, "not a vmcore"},
 		{"vmlinux is a dump", []string{"analyze", vmlinux, "--vmlinux", garbage}, exitError, "vmtriage:"},
 		{"bad format", []string{"demo", "--format", "xml"}, exitError, "unknown --format"},
 		{"unknown command", []string{"frobnicate"}, exitError, "unknown command"},

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/vmtriage/vmtriage/analyzer"
+	"github.com/vmtriage/vmtriage/symbols"
+	"github.com/vmtriage/vmtriage/symbols/debuginfo"
+	"github.com/vmtriage/vmtriage/vmcore"
+)
+
+// systemDebugRoots are searched for a dump's vmlinux besides the
+// --debug-dir directories: the root (so /usr/lib/debug/boot/vmlinux-RELEASE
+// of Debian and /usr/lib/debug/lib/modules/RELEASE/vmlinux of Fedora and
+// RHEL are found by release) and /usr/lib/debug (its .build-id tree).
+var systemDebugRoots = []string{"/", "/usr/lib/debug"}
+
+// openDump opens a dump with its vmlinux: the one given (--vmlinux), else
+// the one found by the dump's build-id, release or banner in the debug
+// directories, the system's debug directories and the debuginfod servers of
+// DEBUGINFOD_URLS, as batch does. It says on log which vmlinux it took and
+// how it found it.
+func openDump(ctx context.Context, dump, vmlinux string, debugDirs []string, log io.Writer) (*analyzer.Kernel, error) {
+	opt := analyzer.Options{DebugDirs: debugDirs, Context: ctx}
+	if vmlinux != "" {
+		return analyzer.OpenWith(dump, vmlinux, opt)
+	}
+	d, err := vmcore.Open(dump)
+	if err != nil {
+		return nil, err
+	}
+	dirs := append([]string{}, debugDirs...)
+	for _, r := range systemDebugRoots {
+		if st, err := os.Stat(r); err == nil && st.IsDir() {
+			dirs = append(dirs, r)
+		}
+	}
+	finder := &debuginfo.Finder{DebugDirs: dirs, Client: debuginfo.NewClientFromEnv()}
+	found, err := finder.Find(ctx, d)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("no --vmlinux given and none found: %w; give --vmlinux FILE or --debug-dir DIR", err)
+	}
+	if log != nil {
+		abs, _ := filepath.Abs(found.Path)
+		fmt.Fprintf(log, "vmtriage: %s: using vmlinux %s (found by %s)\n", dump, abs, found.How)
+	}
+	im, err := symbols.Open(found.Path)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("%s: vmlinux %s (found by %s): %w", dump, found.Path, found.How, err)
+	}
+	k, err := analyzer.NewWith(d, im, opt)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return k, nil
+}
