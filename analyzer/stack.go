@@ -8,17 +8,37 @@ import (
 	"github.com/vmtriage/vmtriage/symbols"
 )
 
-// Frame is a return address found on a kernel stack.
+// Frame is one frame of a kernel stack, innermost first.
 type Frame struct {
-	Slot   uint64 // stack address holding the return address
-	Addr   uint64 // the return address
-	Func   string
-	Offset uint64
+	Slot   uint64 // stack address holding the return address (or pt_regs.ip)
+	Addr   uint64 // the frame's pc: a return address, or the exact pc of an interrupted frame
+	Func   string // the ELF symbol containing PC
+	Offset uint64 // Addr - the symbol's address
 	Module string
+
+	// SP is the stack pointer in the frame (at Addr); CFA is the canonical
+	// frame address, the caller's stack pointer (0 for the outermost frame).
+	SP, CFA uint64
+	// PC is the pc to look symbols, lines and DWARF up with: Addr-1 for a
+	// return address (which may lie past a noreturn call at the end of the
+	// function), Addr for an interrupted frame or a running CPU's pc.
+	PC uint64
+	// Reliable: the frame was unwound (ORC, frame pointers); false for a
+	// return address found by scanning the stack, which may be stale.
+	Reliable bool
+	// Inline marks a frame of an inlined function (at the same pc as the
+	// frame of the function it was inlined into).
+	Inline bool
+	// Regs are the registers known in the frame (callee-saved registers
+	// recovered with the DWARF CFI; the rest unknown in outer frames).
+	Regs Regs
 }
 
 func (f Frame) String() string {
 	s := fmt.Sprintf("%s+0x%x", f.Func, f.Offset)
+	if f.Func == "" {
+		s = fmt.Sprintf("%#x", f.Addr)
+	}
 	if f.Module != "" {
 		s += " [" + f.Module + "]"
 	}
@@ -121,17 +141,67 @@ func (k *Kernel) StackWords(t Task) (uint64, []uint64, error) {
 	return start, words, nil
 }
 
-// Backtrace lists the return addresses on a task's stack, innermost first:
+// Backtrace is a task's kernel stack, innermost first: unwound with ORC
+// (or the frame-pointer chain on kernels without ORC; see UnwindWith), the
+// part that cannot be unwound completed by a scan of the stack marked
+// unreliable. Without unwind tables (a replayed snapshot has no sections)
+// or when the unwind fails from the start, it is the scan (ScanStack).
+func (k *Kernel) Backtrace(t Task) ([]Frame, error) {
+	if !k.Syms.Image().HasSections() {
+		return k.ScanStack(t)
+	}
+	tabs, err := k.UnwindTables()
+	if err != nil {
+		k.warnOncef("unwind-tables", "no unwind tables (%v): stacks are scanned", err)
+		return k.ScanStack(t)
+	}
+	frames, err := k.UnwindWith(t, tabs)
+	if err == nil {
+		return frames, nil
+	}
+	if !tabs.HasORC() {
+		// no ORC: the frame-pointer chain was worth a try, but a kernel
+		// built without frame pointers is scanned as it always was
+		return k.ScanStack(t)
+	}
+	if len(frames) == 0 {
+		k.warnOncef(fmt.Sprintf("unwind-%d", t.PID), "task %d: cannot unwind its stack (%v): its frames are found by scanning the stack and may be stale", t.PID, err)
+		return k.ScanStack(t)
+	}
+	k.warnOncef(fmt.Sprintf("unwind-%d", t.PID), "task %d: unwinding stopped after %s (%v): the frames above are found by scanning the stack", t.PID, frames[len(frames)-1], err)
+	last := frames[len(frames)-1]
+	from := last.SP
+	if last.CFA > from {
+		from = last.CFA
+	}
+	rest, err := k.scanFrom(t, from)
+	if err != nil {
+		return frames, nil
+	}
+	return append(frames, rest...), nil
+}
+
+// ScanStack lists the return addresses on a task's stack, innermost first:
 // every word from the saved stack pointer up that points inside (not at
 // the start of) a function of the kernel or of a module, as crash's
-// `bt -t` scan does. It needs no unwind tables, so it works on any kernel.
-func (k *Kernel) Backtrace(t Task) ([]Frame, error) {
+// `bt -t` scan does, with the stale ones dropped where they can be told
+// apart. It needs no unwind tables, so it works on any kernel; its frames
+// are not Reliable.
+func (k *Kernel) ScanStack(t Task) ([]Frame, error) {
+	return k.scanFrom(t, 0)
+}
+
+// scanFrom scans from the stack address from (0: the saved stack pointer).
+func (k *Kernel) scanFrom(t Task, from uint64) ([]Frame, error) {
 	start, words, err := k.StackWords(t)
 	if err != nil {
 		return nil, err
 	}
 	var frames []Frame
 	for i, w := range words {
+		if start+uint64(i)*8 < from {
+			continue
+		}
 		if !k.Layout.IsKernelAddr(w) {
 			continue
 		}
@@ -139,7 +209,7 @@ func (k *Kernel) Backtrace(t Task) ([]Frame, error) {
 		if !ok || off == 0 || s.Kind != symbols.SymFunc {
 			continue
 		}
-		frames = append(frames, Frame{Slot: start + uint64(i)*8, Addr: w, Func: s.Name, Offset: off, Module: s.Module})
+		frames = append(frames, Frame{Slot: start + uint64(i)*8, Addr: w, PC: w - 1, SP: start + uint64(i)*8 + 8, Func: s.Name, Offset: off, Module: s.Module})
 		if stackBottoms[s.Name] {
 			break // what lies above the entry from user space or the thread start is stale
 		}
