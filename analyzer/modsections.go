@@ -2,6 +2,9 @@ package analyzer
 
 import (
 	"fmt"
+	"sync"
+
+	"github.com/vmtriage/vmtriage/symbols/dwarffunc"
 )
 
 // maxModuleSections bounds a module's section list read from the dump.
@@ -160,4 +163,73 @@ func underscores(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// DebugFuncs finds the DWARF functions (inline frames, frame locals) of
+// the image that holds a runtime pc: the vmlinux, or a module whose debug
+// file is under Options.DebugDirs, relocated to where the dump has its
+// sections. Images are opened on first use and kept. Safe for concurrent
+// use.
+type DebugFuncs struct {
+	k       *Kernel
+	mu      sync.Mutex
+	vmlinux *dwarffunc.Funcs
+	vmErr   error
+	mods    map[string]*dwarffunc.Funcs
+	errs    map[string]error
+}
+
+// NewDebugFuncs makes a DebugFuncs for the dump.
+func (k *Kernel) NewDebugFuncs() *DebugFuncs {
+	return &DebugFuncs{k: k, mods: map[string]*dwarffunc.Funcs{}, errs: map[string]error{}}
+}
+
+// At returns the Funcs for a runtime pc, the pc as its DWARF has it, and
+// the slide for Regs.Slide (the KASLR slide for the vmlinux, 0 for a
+// module), with the module's name ("" for the vmlinux). Look up a return
+// address minus one.
+func (d *DebugFuncs) At(pc uint64) (f *dwarffunc.Funcs, dwarfPC, slide uint64, module string, err error) {
+	sym, _, ok := d.k.Syms.Lookup(pc)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !ok || sym.Module == "" {
+		if d.vmlinux == nil && d.vmErr == nil {
+			d.vmlinux, d.vmErr = dwarffunc.Open(d.k.Syms.Image())
+		}
+		return d.vmlinux, pc - d.k.Syms.Slide(), d.k.Syms.Slide(), "", d.vmErr
+	}
+	name := sym.Module
+	if f, ok := d.mods[name]; ok {
+		return f, pc, 0, name, nil
+	}
+	if err, ok := d.errs[name]; ok {
+		return nil, 0, 0, name, err
+	}
+	f, err = d.loadModule(name)
+	if err != nil {
+		d.errs[name] = err
+		return nil, 0, 0, name, err
+	}
+	d.mods[name] = f
+	return f, pc, 0, name, nil
+}
+
+func (d *DebugFuncs) loadModule(name string) (*dwarffunc.Funcs, error) {
+	m, ok := d.k.ModuleByName(name)
+	if !ok {
+		return nil, fmt.Errorf("module %s is not loaded", name)
+	}
+	path := d.k.ModuleDebugFile(name)
+	if path == "" {
+		return nil, fmt.Errorf("module %s: no debug file (NAME.ko) under the debug directories", name)
+	}
+	secs, err := d.k.ModuleSections(m)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", name, err)
+	}
+	f, err := dwarffunc.LoadModule(path, secs)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %s: %w", name, path, err)
+	}
+	return f, nil
 }

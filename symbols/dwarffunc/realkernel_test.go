@@ -90,9 +90,8 @@ func physical(fs []drgnFrame) []physFrame {
 
 // lineEnv is a line's vmlinux, opened once for its dumps.
 type lineEnv struct {
-	dir   string
-	im    *symbols.Image
-	funcs *dwarffunc.Funcs
+	dir string
+	im  *symbols.Image
 }
 
 func openLine(t *testing.T, dir string) *lineEnv {
@@ -101,19 +100,14 @@ func openLine(t *testing.T, dir string) *lineEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { im.Close() })
-	f, err := dwarffunc.Open(im)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &lineEnv{dir: dir, im: im, funcs: f}
+	return &lineEnv{dir: dir, im: im}
 }
 
 // dumpEnv resolves runtime pcs of one dump to a Funcs and a DWARF pc.
 type dumpEnv struct {
 	k    *analyzer.Kernel
 	line *lineEnv
-	mods map[string]*dwarffunc.Funcs
-	errs map[string]error
+	dbg  *analyzer.DebugFuncs
 }
 
 func openDump(t *testing.T, le *lineEnv, dump string) *dumpEnv {
@@ -127,44 +121,15 @@ func openDump(t *testing.T, le *lineEnv, dump string) *dumpEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { k.Close() })
-	return &dumpEnv{k: k, line: le, mods: map[string]*dwarffunc.Funcs{}, errs: map[string]error{}}
+	return &dumpEnv{k: k, line: le, dbg: k.NewDebugFuncs()}
 }
 
 func (de *dumpEnv) resolve(pc uint64) (*dwarffunc.Funcs, uint64, string, error) {
-	sym, _, ok := de.k.Syms.Lookup(pc)
-	if !ok || sym.Module == "" {
-		return de.line.funcs, pc - de.k.Syms.Slide(), "vmlinux", nil
+	f, dpc, _, mod, err := de.dbg.At(pc)
+	if mod == "" {
+		mod = "vmlinux"
 	}
-	name := sym.Module
-	if f, ok := de.mods[name]; ok {
-		return f, pc, name, nil
-	}
-	if err, ok := de.errs[name]; ok {
-		return nil, 0, name, err
-	}
-	f, err := de.loadModule(name)
-	if err != nil {
-		de.errs[name] = err
-		return nil, 0, name, err
-	}
-	de.mods[name] = f
-	return f, pc, name, nil
-}
-
-func (de *dumpEnv) loadModule(name string) (*dwarffunc.Funcs, error) {
-	m, ok := de.k.ModuleByName(name)
-	if !ok {
-		return nil, fmt.Errorf("module %s not loaded", name)
-	}
-	path := de.k.ModuleDebugFile(name)
-	if path == "" {
-		return nil, fmt.Errorf("no debug file for module %s", name)
-	}
-	secs, err := de.k.ModuleSections(m)
-	if err != nil {
-		return nil, err
-	}
-	return dwarffunc.LoadModule(path, secs)
+	return f, dpc, mod, err
 }
 
 func eachDump(t *testing.T, fn func(t *testing.T, le *lineEnv, dump string, dj *drgnJSON)) {
@@ -212,15 +177,16 @@ func TestRealKernelFrames(t *testing.T) {
 			if len(fs) == 0 {
 				fs = task.StackDetail
 			}
-			for i, pf := range physical(fs) {
+			for _, pf := range physical(fs) {
 				if pf.pc < 0xffff800000000000 || strings.HasPrefix(pf.names[0], "0x") || pf.names[0] == "??" {
 					continue
 				}
 				total++
 				lookup := pf.pc
-				if i > 0 {
-					lookup-- // a return address: the call is before it
-				}
+				// every pc of a sleeping task's stack is a return address,
+				// the first one too (saved by the call to __switch_to_asm):
+				// the call is before it, as drgn looks it up
+				lookup--
 				f, dpc, where, err := de.resolve(lookup)
 				if err != nil {
 					t.Errorf("pid %d pc 0x%x (%s): %v", task.PID, pf.pc, where, err)
@@ -461,9 +427,7 @@ func TestRealKernelDio(t *testing.T) {
 					}
 				}
 				lookup := f.PC
-				if i > 0 && !isFirstPhysical(frames, i) {
-					lookup--
-				}
+				lookup-- // a return address, the first frame's too (see above)
 				fs, dpc, where, err := de.resolve(lookup)
 				if err != nil {
 					t.Errorf("pid %d %s: %v", task.PID, where, err)
@@ -515,17 +479,6 @@ func TestRealKernelDio(t *testing.T) {
 		}
 		t.Logf("%d dio locals match drgn; %d/%d drgn.json dio values; %d/%d frame locals agree with drgn", checked, jsonMatched, len(wantDio), nlocalsOK, nlocals)
 	})
-}
-
-// isFirstPhysical reports whether frame i belongs to the innermost physical
-// frame (whose pc is not a return address).
-func isFirstPhysical(frames []helperFrame, i int) bool {
-	for j := 0; j < i; j++ {
-		if !frames[j].Inline {
-			return false
-		}
-	}
-	return true
 }
 
 type drgnLocal struct {
