@@ -395,7 +395,12 @@ func (f *Funcs) contains(e *dwarf.Entry, pc uint64) bool {
 
 // Frames returns the functions at pc, innermost first: the inlined
 // subroutines whose ranges hold pc, then their containing subprogram. For
-// a return address, look up the address minus one.
+// a return address, look up the address minus one: that is every frame of
+// a sleeping task, the first one included (its pc was saved by the call
+// to __switch_to_asm), as drgn does; only a frame interrupted by an
+// exception or interrupt is looked up at its pc. A pc in no DWARF
+// function (assembly such as entry_SYSCALL_64) is ErrNoFunction: name it
+// by its ELF symbol.
 func (f *Funcs) Frames(pc uint64) ([]Func, error) {
 	ch, err := f.chainAt(pc)
 	if err != nil {
