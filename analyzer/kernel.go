@@ -30,6 +30,13 @@ type Kernel struct {
 	Layout addrspace.Detected
 	// Features are the kernel-line differences detected once at open.
 	Features Features
+	// TypesFrom says where the vmlinux's type layouts come from: TypesBTF
+	// or TypesDWARF (for a replayed recording, the source it recorded;
+	// TypesSnapshot when it does not say).
+	TypesFrom string
+	// SymbolsFrom says where symbols come from: "elf" (the vmlinux's
+	// symbol table).
+	SymbolsFrom string
 
 	mu       sync.Mutex // guards warnings and warned
 	warnings []string
@@ -65,6 +72,46 @@ type Options struct {
 	// Context, when set, abandons the analysis once it is done: every
 	// read of the dump then fails, and Err says why.
 	Context context.Context
+	// Types chooses where type layouts come from: "btf" (the vmlinux's
+	// .BTF section), "dwarf", or "" for BTF when the vmlinux has it (a
+	// few MB, read in milliseconds) and DWARF otherwise. DWARF is still
+	// read for inline frames and frame locals.
+	Types string
+}
+
+// Type sources, as Kernel.TypesFrom names them.
+const (
+	TypesBTF      = "btf"
+	TypesDWARF    = "dwarf"
+	TypesSnapshot = "snapshot"
+)
+
+// typeSource picks the kernel's type source (see Options.Types).
+func typeSource(im *symbols.Image, want string) (symbols.TypeSource, *symbols.BTFTypes, string, error) {
+	if im.IsSnapshot() {
+		// a replay reports the source the recording read
+		src, err := im.TypeSource()
+		from := im.SnapshotSource()
+		if from == "" {
+			from = TypesSnapshot
+		}
+		return src, nil, from, err
+	}
+	switch want {
+	case "", TypesBTF:
+		bt, err := im.BTF()
+		if err == nil {
+			return bt, bt, TypesBTF, nil
+		}
+		if want == TypesBTF {
+			return nil, nil, "", err
+		}
+	case TypesDWARF:
+	default:
+		return nil, nil, "", fmt.Errorf("unknown type source %q (want btf or dwarf)", want)
+	}
+	t, err := im.Types()
+	return t, nil, TypesDWARF, err
 }
 
 // Open opens a dump and the vmlinux it was taken from.
@@ -98,11 +145,12 @@ func New(d *vmcore.Dump, im *symbols.Image) (*Kernel, error) {
 
 // NewWith builds the kernel model with options.
 func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
-	types, err := im.TypeSource()
+	types, bt, from, err := typeSource(im, opt.Types)
 	if err != nil {
 		return nil, err
 	}
-	k := &Kernel{Dump: d, Types: newTypeSet(types), ignoreVMCOREINFO: opt.IgnoreVMCOREINFO}
+	k := &Kernel{Dump: d, Types: newTypeSet(types), TypesFrom: from, SymbolsFrom: "elf", ignoreVMCOREINFO: opt.IgnoreVMCOREINFO}
+	k.Types.btf = bt
 	var phys addrspace.Dump = d
 	link := linkSymbols{im: im}
 	if opt.Context != nil {
@@ -113,6 +161,7 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 		phys = opt.Record.wrap(phys)
 		link.rec = opt.Record.Symbols
 		k.Types.rec = opt.Record.Symbols
+		opt.Record.Symbols.Source(from)
 		if s, ok := im.Symbol("_text"); ok { // per-CPU symbols are told apart by it
 			opt.Record.Symbols.Symbol(s, true)
 		}

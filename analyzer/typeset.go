@@ -15,14 +15,15 @@ import (
 // distribution kernels, and their structures only exist there).
 type TypeSet struct {
 	kernel symbols.TypeSource
+	btf    *symbols.BTFTypes        // the kernel's BTF when it is the source: modules then use their split BTF
 	rec    *symbols.SnapshotBuilder // records every answer (see Recording)
 
 	mu       sync.Mutex
-	dirs     []string          // directories searched for NAME.ko(.debug)
-	modules  []string          // module names still to open, in order
-	opened   []*symbols.Types  // module type sources opened so far
-	failures map[string]string // module -> why its debug info is missing
-	files    map[string]string // module name -> debug file, built on first use
+	dirs     []string             // directories searched for NAME.ko(.debug)
+	modules  []string             // module names still to open, in order
+	opened   []symbols.TypeSource // module type sources opened so far
+	failures map[string]string    // module -> why its debug info is missing
+	files    map[string]string    // module name -> debug file, built on first use
 }
 
 func newTypeSet(kernel symbols.TypeSource) *TypeSet {
@@ -51,7 +52,7 @@ func (ts *TypeSet) sources(yield func(symbols.TypeSource) bool) {
 				return
 			}
 		}
-		var t symbols.TypeSource = ts.opened[i]
+		t := ts.opened[i]
 		ts.mu.Unlock()
 		if !yield(t) {
 			return
@@ -73,7 +74,15 @@ func (ts *TypeSet) openNext() bool {
 			ts.failures[name] = err.Error()
 			continue
 		}
-		t, err := im.Types()
+		var t symbols.TypeSource
+		if ts.btf != nil {
+			// the module's split BTF (a few kB) rather than its DWARF
+			if bt, err := im.ModuleBTF(ts.btf); err == nil {
+				ts.opened = append(ts.opened, bt)
+				return true
+			}
+		}
+		t, err = im.Types()
 		if err != nil {
 			ts.failures[name] = path + ": " + err.Error()
 			continue
@@ -168,9 +177,13 @@ func (ts *TypeSet) constant(name string) (int64, error) {
 	return 0, first
 }
 
-// Variable finds the type of a vmlinux global variable.
+// Variable finds the type of a vmlinux global variable: from the debug
+// info when it describes it, else (BTF) its declared type (globals.go).
 func (ts *TypeSet) Variable(name string) (*symbols.Type, error) {
 	t, err := ts.kernel.Variable(name)
+	if errors.Is(err, symbols.ErrNoVariableInBTF) {
+		t, err = declaredType(ts.kernel, name)
+	}
 	if ts.rec != nil {
 		ts.rec.Variable(name, t)
 	}

@@ -142,6 +142,7 @@ func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 			UptimeSeconds: c.System.Uptime, LoadAverage: c.System.LoadAverage, MemoryBytes: c.System.MemoryBytes,
 			Panic: c.System.Panic},
 		Kernel:    kernelOf(k),
+		Symbols:   &report.Symbols{Source: k.TypesFrom, Table: k.SymbolsFrom},
 		Findings:  []report.Finding{},
 		HungTasks: c.hungTasks(),
 	}

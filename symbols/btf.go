@@ -474,3 +474,14 @@ func flatArray(t *Type) string {
 	}
 	return fmt.Sprintf("%s [%d]", elem, n)
 }
+
+// ParseSplitBTF parses the split BTF of a module (its .BTF section, or the
+// btf_data the kernel keeps in its struct module), whose types refer to
+// those of the kernel's BTF base.
+func ParseSplitBTF(blob []byte, base *BTFTypes, name string) (*BTFTypes, error) {
+	spec, err := btf.LoadSplitSpecFromReader(bytes.NewReader(blob), base.spec)
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: split BTF: %w", name, err)
+	}
+	return newBTFTypes(spec, name)
+}

@@ -111,12 +111,17 @@ type Image struct {
 
 	// an image loaded by LoadSnapshot has no file: its data and types
 	// are the recorded ones
-	snapData  map[string][]byte
-	snapTypes *SnapshotTypes
+	snapData   map[string][]byte
+	snapTypes  *SnapshotTypes
+	snapSource string // where the recorded types came from
 
 	typesOnce sync.Once
 	types     *Types
 	typesErr  error
+
+	btfOnce sync.Once
+	btf     *BTFTypes
+	btfErr  error
 }
 
 // textFallbackBound is how far past the nearest lower text symbol an

@@ -44,6 +44,8 @@ type Snapshot struct {
 	Consts  map[string]int64    `json:"consts,omitempty"` // enumerator values
 	All     []snapshotType      `json:"all"`
 	Misses  map[string][]string `json:"misses,omitempty"` // names asked for and not found, by kind (for the record)
+	// Source is where the recorded types came from ("btf", "dwarf").
+	Source string `json:"source,omitempty"`
 }
 
 // SnapshotSchema identifies the snapshot format.
@@ -91,6 +93,14 @@ type SnapshotBuilder struct {
 	vars          map[string]*Type
 	consts        map[string]int64
 	misses        map[string]map[string]bool
+	source        string
+}
+
+// Source records where the recorded types come from ("btf", "dwarf").
+func (b *SnapshotBuilder) Source(from string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.source = from
 }
 
 // NewSnapshotBuilder starts a snapshot of an image.
@@ -153,6 +163,9 @@ func (b *SnapshotBuilder) Merge(o *SnapshotBuilder) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	b.mu.Lock()
+	if b.source == "" {
+		b.source = o.source
+	}
 	for k, v := range o.syms {
 		b.syms[k] = v
 	}
@@ -186,7 +199,7 @@ func (b *SnapshotBuilder) Build() *Snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := &Snapshot{Schema: SnapshotSchema, Path: b.path, BuildID: b.buildID, Data: b.data,
-		Types: map[string]int{}, Vars: map[string]int{}, Consts: b.consts, Misses: map[string][]string{}}
+		Types: map[string]int{}, Vars: map[string]int{}, Consts: b.consts, Misses: map[string][]string{}, Source: b.source}
 	for _, sym := range b.syms {
 		s.Symbols = append(s.Symbols, sym)
 	}
@@ -387,6 +400,6 @@ func readSnapshot(r io.Reader, path string) (*Image, error) {
 	for _, ss := range s.Symbols {
 		syms = append(syms, sym{Symbol: Symbol{Name: ss.Name, Addr: ss.Addr, Size: ss.Size, Kind: ss.Kind}, text: ss.Text, global: true})
 	}
-	im := &Image{path: path, buildID: s.BuildID, kernel: buildTable(syms), snapData: s.Data, snapTypes: ts}
+	im := &Image{path: path, buildID: s.BuildID, kernel: buildTable(syms), snapData: s.Data, snapTypes: ts, snapSource: s.Source}
 	return im, nil
 }

@@ -16,7 +16,7 @@ import (
 )
 
 func newAnalyzeCmd() *cobra.Command {
-	var vmlinux, format string
+	var vmlinux, format, types string
 	var debugDirs []string
 	cmd := &cobra.Command{
 		Use:   "analyze DUMP [--vmlinux FILE]",
@@ -33,7 +33,7 @@ banner: in the --debug-dir directories, under / (/usr/lib/debug/boot/vmlinux-REL
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			k, err := openDump(cmd.Context(), args[0], vmlinux, debugDirs, cmd.ErrOrStderr())
+			k, err := openDump(cmd.Context(), args[0], vmlinux, debugDirs, types, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -43,6 +43,7 @@ banner: in the --debug-dir directories, under / (/usr/lib/debug/boot/vmlinux-REL
 	}
 	cmd.Flags().StringVar(&vmlinux, "vmlinux", "", "vmlinux with debug info of the dumped kernel (default: found by build-id or release)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or markdown")
+	cmd.Flags().StringVar(&types, "types", "", "where type layouts come from: btf or dwarf (default: the vmlinux's BTF when it has one, else DWARF)")
 	cmd.Flags().StringArrayVar(&debugDirs, "debug-dir", nil, "directory with the vmlinux (by build-id or release) and the modules' debug info (NAME.ko, searched recursively); repeatable")
 	return cmd
 }

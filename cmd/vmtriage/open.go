@@ -24,8 +24,8 @@ var systemDebugRoots = []string{"/", "/usr/lib/debug"}
 // directories, the system's debug directories and the debuginfod servers of
 // DEBUGINFOD_URLS, as batch does. It says on log which vmlinux it took and
 // how it found it.
-func openDump(ctx context.Context, dump, vmlinux string, debugDirs []string, log io.Writer) (*analyzer.Kernel, error) {
-	opt := analyzer.Options{DebugDirs: debugDirs, Context: ctx}
+func openDump(ctx context.Context, dump, vmlinux string, debugDirs []string, types string, log io.Writer) (*analyzer.Kernel, error) {
+	opt := analyzer.Options{DebugDirs: debugDirs, Context: ctx, Types: types}
 	if vmlinux != "" {
 		return analyzer.OpenWith(dump, vmlinux, opt)
 	}

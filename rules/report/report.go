@@ -42,6 +42,7 @@ type Report struct {
 	Dump      Dump       `json:"dump"`
 	System    System     `json:"system"`
 	Kernel    *Kernel    `json:"kernel,omitempty"`
+	Symbols   *Symbols   `json:"symbols,omitempty"`
 	Findings  []Finding  `json:"findings"`
 	HungTasks []HungTask `json:"hung_tasks"`
 	Warnings  []string   `json:"warnings,omitempty"`
@@ -87,6 +88,18 @@ type Kernel struct {
 	// sysctl_hung_task_timeout_secs (0: detector off; -1: none).
 	HZ                  int64 `json:"hz"`
 	HungTaskTimeoutSecs int64 `json:"hung_task_timeout_secs"`
+}
+
+// Symbols says where the kernel's types and symbols came from.
+type Symbols struct {
+	// Source is where type layouts came from: "btf" (the vmlinux's .BTF
+	// section), "dwarf", "btf-from-dump" (the BTF the kernel keeps in its
+	// memory, when there is no vmlinux) or "snapshot" (a replayed
+	// recording that does not say).
+	Source string `json:"source"`
+	// Table is where symbols came from: "elf" (the vmlinux's symbol
+	// table) or "kallsyms" (the kernel's own tables in the dump).
+	Table string `json:"table"`
 }
 
 // Layout is the dump's kernel memory map.
