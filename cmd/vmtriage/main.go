@@ -64,6 +64,7 @@ Exit status: 0 no finding, 1 at least one finding, 2 error.`,
 	}
 	root.AddCommand(newAnalyzeCmd(), newDemoCmd(), newVersionCmd(), newPsCmd(), newBtCmd())
 	root.AddCommand(newBatchCmd(), newMergeCmd())
+	root.AddCommand(newKmemCmd())
 	root.AddCommand(newStructCmd(), newMountCmd(), newWaitqCmd(), newFilesCmd(), newLogCmd(), newSysCmd())
 	return root
 }
