@@ -72,7 +72,11 @@ func TestKernelModel(t *testing.T) {
 		len(data.WaitLocked) != 24 || len(data.WaitUpdates) != 1 || data.CommitTask != 0x100dffb4030 {
 		t.Errorf("journal of /data: %+v", data)
 	}
-	d, ok, err := k.FindDIO(root)
+	frames, err2 := k.Backtrace(root)
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	d, ok, err := k.FindDIO(root, frames)
 	if err != nil || !ok || d.Addr != 0x101f3c8b800 || d.Refcount != 1 || d.Waiter != root.Addr || d.Result != 0xe00 {
 		t.Errorf("dio %+v %v %v", d, ok, err)
 	}

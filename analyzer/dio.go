@@ -3,12 +3,15 @@ package analyzer
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vmtriage/vmtriage/symbols/dwarffunc"
 )
 
 // DIO is a direct-I/O request (struct dio of fs/direct-io.c).
 type DIO struct {
 	Addr     uint64
-	Slot     uint64 // stack slot where the pointer to it was found
+	Slot     uint64 // stack slot where the pointer to it was found (stack scan)
+	From     string // how it was found: the frame local, or the stack scan
 	Refcount int64
 	Waiter   uint64
 	BioList  uint64
@@ -20,14 +23,82 @@ type DIO struct {
 	IOCB     uint64 // struct kiocb
 }
 
-// FindDIO looks on a task's kernel stack for a struct dio whose waiter is
-// the task: the request it sleeps on in dio_await_one. Every stack word
-// that is a kernel address is tried; the object must be readable and point
-// back at the task.
-func (k *Kernel) FindDIO(t Task) (DIO, bool, error) {
+// dioLocalFuncs are the functions whose local variable dio is the request
+// a task in direct I/O waits on (fs/direct-io.c; direct_io_worker and
+// __blockdev_direct_IO on 2.6, do_blockdev_direct_IO 3.x-4.x, inlined
+// into __blockdev_direct_IO since), innermost first as they appear on the
+// stack.
+var dioLocalFuncs = map[string]bool{
+	"dio_await_one": true, "dio_await_completion": true, "direct_io_worker": true,
+	"do_blockdev_direct_IO": true, "__blockdev_direct_IO": true,
+}
+
+// FindDIO finds the struct dio a task in direct I/O sleeps on: the local
+// variable dio of its direct-I/O frame, read at the frame's pc from the
+// DWARF location (a register recovered by the unwinder, or a stack slot),
+// as drgn reads frame locals. When no frame gives it (no DWARF location,
+// an unknown register, a kernel without unwind tables), every word of the
+// task's stack is tried instead, and the DIO says so: the object must be
+// readable and point back at the task.
+func (k *Kernel) FindDIO(t Task, frames []Frame) (DIO, bool, error) {
 	if !k.Features.DIO.Present {
 		return DIO{}, false, nil
 	}
+	why := "the kernel has no unwind tables or DWARF for its code"
+	if code := k.code(); code != nil {
+		why = "the stack could not be unwound (no ORC, no frame-pointer chain): its frames were found by scanning"
+		for _, f := range frames {
+			if f.Reliable {
+				why = "no direct-I/O frame was unwound"
+				break
+			}
+		}
+		for _, f := range frames {
+			if !f.Reliable || !dioLocalFuncs[f.Func] {
+				continue
+			}
+			regs := dwarffunc.Regs{Val: f.Regs.Val, Known: f.Regs.Known, CFA: f.CFA, CFAKnown: f.CFA != 0}
+			v, err := code.Local(f.PC, f.Func, "dio", regs)
+			switch {
+			case err != nil:
+				why = fmt.Sprintf("%s: %v", f.Func, err)
+				continue
+			case !v.HasValue || v.Value == 0:
+				why = fmt.Sprintf("%s's dio is %s at pc 0x%x %s", f.Func, v.Kind, f.Addr, v.Reason)
+				continue
+			}
+			d, err := k.DIO(v.Value)
+			if err != nil {
+				why = fmt.Sprintf("%s's dio 0x%x: %v", f.Func, v.Value, err)
+				continue
+			}
+			if d.Waiter != t.Addr {
+				why = fmt.Sprintf("%s's dio 0x%x has waiter 0x%x, not the task", f.Func, v.Value, d.Waiter)
+				continue
+			}
+			d.From = "frame local dio of " + f.Func
+			if f.Inline {
+				d.From += " (inlined)"
+			}
+			d.From += fmt.Sprintf(" at pc %#x, %s", f.Addr, v.Kind)
+			if v.Kind == dwarffunc.KindRegister {
+				d.From += " " + regName(v.Reg)
+			} else if v.Kind == dwarffunc.KindMemory {
+				d.From += fmt.Sprintf(" at %#x", v.Addr)
+			}
+			return d, true, nil
+		}
+	}
+	d, ok, err := k.scanForDIO(t)
+	if ok {
+		d.From = fmt.Sprintf("found by scanning the stack: the pointer at %#x whose waiter is the task; no frame local: %s", d.Slot, why)
+	}
+	return d, ok, err
+}
+
+// scanForDIO tries every stack word that is a kernel address as a
+// struct dio whose waiter is the task.
+func (k *Kernel) scanForDIO(t Task) (DIO, bool, error) {
 	start, words, err := k.StackWords(t)
 	if err != nil {
 		return DIO{}, false, err
@@ -55,6 +126,17 @@ func (k *Kernel) FindDIO(t Task) (DIO, bool, error) {
 		return d, true, nil
 	}
 	return DIO{}, false, nil
+}
+
+// regNames are the x86_64 registers by DWARF number.
+var regNames = [...]string{"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
+	"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip"}
+
+func regName(n int) string {
+	if n >= 0 && n < len(regNames) {
+		return regNames[n]
+	}
+	return fmt.Sprintf("register %d", n)
 }
 
 // DIOFeatures say how direct-I/O requests and AIO control blocks are laid

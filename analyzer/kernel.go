@@ -45,6 +45,11 @@ type Kernel struct {
 
 	ignoreVMCOREINFO bool
 	ctx              context.Context
+
+	codeOnce   sync.Once
+	codeImpl   Code        // see code()
+	codeReplay Code        // Options.Code
+	codeRec    *CodeRecord // Recording.Code
 }
 
 // vmcoreinfo reads a VMCOREINFO key, unless told to ignore the note.
@@ -72,6 +77,9 @@ type Options struct {
 	// Context, when set, abandons the analysis once it is done: every
 	// read of the dump then fails, and Err says why.
 	Context context.Context
+	// Code, when set, replays the code questions (unwind tables, inline
+	// frames, frame locals) of a recorded analysis (Recording.Code).
+	Code *CodeRecord
 	// Types chooses where type layouts come from: "btf" (the vmlinux's
 	// .BTF section), "dwarf", or "" for BTF when the vmlinux has it (a
 	// few MB, read in milliseconds) and DWARF otherwise. DWARF is still
@@ -151,6 +159,9 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	}
 	k := &Kernel{Dump: d, Types: newTypeSet(types), TypesFrom: from, SymbolsFrom: "elf", ignoreVMCOREINFO: opt.IgnoreVMCOREINFO}
 	k.Types.btf = bt
+	if opt.Code != nil {
+		k.codeReplay = replayCode{rec: opt.Code}
+	}
 	var phys addrspace.Dump = d
 	link := linkSymbols{im: im}
 	if opt.Context != nil {
@@ -162,6 +173,7 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 		link.rec = opt.Record.Symbols
 		k.Types.rec = opt.Record.Symbols
 		opt.Record.Symbols.Source(from)
+		k.codeRec = opt.Record.Code
 		if s, ok := im.Symbol("_text"); ok { // per-CPU symbols are told apart by it
 			opt.Record.Symbols.Symbol(s, true)
 		}

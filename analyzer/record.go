@@ -15,6 +15,9 @@ import (
 type Recording struct {
 	// Symbols is the vmlinux part, shared by the recordings of one kernel.
 	Symbols *symbols.SnapshotBuilder
+	// Code is the per-dump part: what the stack traces asked of the
+	// kernel's code (unwind tables, inline frames, frame locals).
+	Code *CodeRecord
 
 	mu       sync.Mutex
 	pages    map[uint64]bool
@@ -24,7 +27,7 @@ type Recording struct {
 // NewRecording starts a recording whose vmlinux part goes into b (one
 // builder may serve several dumps of the same kernel).
 func NewRecording(b *symbols.SnapshotBuilder) *Recording {
-	return &Recording{Symbols: b, pages: map[uint64]bool{}}
+	return &Recording{Symbols: b, Code: NewCodeRecord(), pages: map[uint64]bool{}}
 }
 
 // PFNs lists the page frames read, ascending.

@@ -36,6 +36,9 @@ type Frame struct {
 
 func (f Frame) String() string {
 	s := fmt.Sprintf("%s+0x%x", f.Func, f.Offset)
+	if f.Inline {
+		s = f.Func + " (inlined)"
+	}
 	if f.Func == "" {
 		s = fmt.Sprintf("%#x", f.Addr)
 	}
@@ -147,14 +150,17 @@ func (k *Kernel) StackWords(t Task) (uint64, []uint64, error) {
 // unreliable. Without unwind tables (a replayed snapshot has no sections)
 // or when the unwind fails from the start, it is the scan (ScanStack).
 func (k *Kernel) Backtrace(t Task) ([]Frame, error) {
-	if !k.Syms.Image().HasSections() {
+	code := k.code()
+	if code == nil {
 		return k.ScanStack(t)
 	}
-	tabs, err := k.UnwindTables()
-	if err != nil {
-		k.warnOncef("unwind-tables", "no unwind tables (%v): stacks are scanned", err)
-		return k.ScanStack(t)
-	}
+	frames, err := k.unwindWith(t, code)
+	return k.withInline(frames, code), err
+}
+
+// unwindWith unwinds a task's stack with the given tables, falling back
+// to the scan where unwinding cannot start or stops early.
+func (k *Kernel) unwindWith(t Task, tabs UnwindTables) ([]Frame, error) {
 	frames, err := k.UnwindWith(t, tabs)
 	if err == nil {
 		return frames, nil
@@ -179,6 +185,33 @@ func (k *Kernel) Backtrace(t Task) ([]Frame, error) {
 		return frames, nil
 	}
 	return append(frames, rest...), nil
+}
+
+// withInline adds, before each unwound frame, the functions DWARF says
+// were inlined at its pc (innermost first), as frames of their own marked
+// Inline, sharing the frame's pc, stack pointer and registers. Frames found
+// by scanning are left as they are.
+func (k *Kernel) withInline(frames []Frame, code Code) []Frame {
+	out := make([]Frame, 0, len(frames))
+	for _, f := range frames {
+		if f.Reliable && !f.Inline {
+			if funcs, err := code.Frames(f.PC); err == nil {
+				for _, fn := range funcs {
+					if !fn.Inline {
+						break
+					}
+					in := f
+					in.Func, in.Inline, in.Offset = fn.Name, true, 0
+					if fn.Entry != 0 && f.Addr >= fn.Entry {
+						in.Offset = f.Addr - fn.Entry
+					}
+					out = append(out, in)
+				}
+			}
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // ScanStack lists the return addresses on a task's stack, innermost first:
@@ -284,10 +317,13 @@ var schedulerFuncs = map[string]bool{
 	"do_wait_for_common": true, "autoremove_wake_function": true,
 }
 
-// WaitChannel is the function a task sleeps in, from its backtrace.
+// WaitChannel is the function a task sleeps in, from its backtrace: the
+// first function outside the scheduler that has a frame of its own (an
+// inlined function is part of its caller's frame, as crash's and ps's
+// wchan count it).
 func WaitChannel(frames []Frame) string {
 	for _, f := range frames {
-		if !schedulerFuncs[f.Func] {
+		if !f.Inline && !schedulerFuncs[f.Func] {
 			return f.Func
 		}
 	}

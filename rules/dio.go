@@ -39,7 +39,7 @@ func (r dioLostWakeup) Evaluate(c *Context) []report.Finding {
 			{Name: "task sleeps inside direct I/O on a dio whose waiter is the task",
 				Holds: d.Waiter == t.Addr && analyzer.HasFrame(frames, directIOFuncs...) &&
 					analyzer.HasFrame(frames, "io_schedule", "io_schedule_timeout", "dio_await_one"),
-				Evidence: fmt.Sprintf("dio 0x%x found at stack 0x%x, waiter 0x%x; stack: %s", d.Addr, d.Slot, d.Waiter, frameNames(frames, 4))},
+				Evidence: fmt.Sprintf("dio 0x%x (%s), waiter 0x%x; stack: %s", d.Addr, d.From, d.Waiter, frameNames(frames, 6))},
 			{Name: "nothing is in flight (refcount 1)", Holds: d.Refcount == 1,
 				Evidence: fmt.Sprintf("refcount %d, bio_list 0x%x", d.Refcount, d.BioList)},
 		}
@@ -65,7 +65,7 @@ func (r dioLostWakeup) Evaluate(c *Context) []report.Finding {
 		if !bc.Ran {
 			confidence = "medium" // the strongest corroboration could not run
 		}
-		ev := &report.DIOEvidence{DIO: report.Hex(d.Addr), FoundAt: report.Hex(d.Slot), Refcount: d.Refcount,
+		ev := &report.DIOEvidence{DIO: report.Hex(d.Addr), FoundBy: d.From, FoundAt: report.Hex(d.Slot), Refcount: d.Refcount,
 			Waiter: report.Hex(d.Waiter), BioList: report.Hex(d.BioList), IsAsync: d.IsAsync, Result: d.Result,
 			Size: d.Size, Inode: report.Hex(d.Inode), BioSlabCheck: bc.Account}
 		if d.IOCB != 0 {

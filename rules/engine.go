@@ -85,7 +85,7 @@ func NewContext(k *analyzer.Kernel) (*Context, error) {
 			}
 		}
 		if analyzer.HasFrame(fr, directIOFuncs...) {
-			if d, ok, err := k.FindDIO(t); err == nil && ok {
+			if d, ok, err := k.FindDIO(t, fr); err == nil && ok {
 				c.DIOs[t.Addr] = d
 				bios, account, err := k.BiosPointingAt(d.Addr)
 				switch {
@@ -203,7 +203,11 @@ func (c *Context) taskRef(addr uint64, withStack bool) *report.TaskRef {
 	}
 	if withStack {
 		for _, f := range c.Frames[addr] {
-			ref.Backtrace = append(ref.Backtrace, fmt.Sprintf("[%#x] %s at %#x", f.Slot, f, f.Addr))
+			where := f.Slot
+			if where == 0 {
+				where = f.SP
+			}
+			ref.Backtrace = append(ref.Backtrace, fmt.Sprintf("[%#x] %s at %#x", where, f, f.Addr))
 		}
 	}
 	return ref

@@ -41,9 +41,9 @@ func lineDirs(t *testing.T) []string {
 func TestKernelLines(t *testing.T) {
 	for _, line := range lineDirs(t) {
 		dir := filepath.Join(linesDir, line)
-		dumps, _ := filepath.Glob(filepath.Join(dir, "*.kdump"))
+		dumps, _ := filepath.Glob(filepath.Join(dir, "*"+linesgen.DumpSuffix))
 		for _, d := range dumps {
-			sc := strings.TrimSuffix(filepath.Base(d), ".kdump")
+			sc := strings.TrimSuffix(filepath.Base(d), linesgen.DumpSuffix)
 			t.Run(line+"/"+sc, func(t *testing.T) {
 				got, err := linesgen.Replay(dir, sc)
 				if err != nil {

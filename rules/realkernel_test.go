@@ -221,6 +221,10 @@ func testScenario(t *testing.T, sdir, sc, vmlinux string, debug []string) {
 				if d.Addr != hexv(u.DIO.DIO) || d.Refcount != u.DIO.Refcount || d.Waiter != hexv(u.DIO.Waiter) || d.BioList != hexv(u.DIO.BioList) {
 					t.Errorf("pid %d: dio 0x%x refcount %d waiter 0x%x bio_list 0x%x; drgn: %+v", u.PID, d.Addr, d.Refcount, d.Waiter, d.BioList, *u.DIO)
 				}
+				// drgn reads its dio from the frame's local variable: so must we
+				if !strings.HasPrefix(d.From, "frame local dio of ") {
+					t.Errorf("pid %d: dio 0x%x not from the frame local: %s", u.PID, d.Addr, d.From)
+				}
 				checkCrashDIO(t, crash, format, d)
 			}
 			// journals equal drgn's: transaction, state, updates, commit thread, queue, holders

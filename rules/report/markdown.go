@@ -114,7 +114,7 @@ func (p *printer) mdFinding(n int, f Finding) {
 	}
 	if e := f.Evidence; e != nil {
 		rows := [][]string{
-			{"dio", "`" + e.DIO.String() + "` (pointer on the stack at `" + e.FoundAt.String() + "`)"},
+			{"dio", "`" + e.DIO.String() + "` (" + mdText(dioFoundBy(e)) + ")"},
 			{"refcount", fmt.Sprint(e.Refcount)},
 			{"waiter", "`" + e.Waiter.String() + "`"},
 			{"bio_list", "`" + e.BioList.String() + "`"},

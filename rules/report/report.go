@@ -174,8 +174,11 @@ type IOCB struct {
 
 // DIOEvidence is the direct-I/O request a task sleeps on.
 type DIOEvidence struct {
-	DIO          Hex    `json:"dio"`
-	FoundAt      Hex    `json:"found_at"`
+	DIO Hex `json:"dio"`
+	// FoundBy says how the dio was found: the frame's local variable, or
+	// (FoundAt) a pointer on the stack.
+	FoundBy      string `json:"found_by,omitempty"`
+	FoundAt      Hex    `json:"found_at,omitempty"`
 	Refcount     int64  `json:"refcount"`
 	Waiter       Hex    `json:"waiter"`
 	BioList      Hex    `json:"bio_list"`

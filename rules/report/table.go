@@ -349,7 +349,7 @@ func (p *printer) finding(n int, f Finding) {
 	}
 	if e := f.Evidence; e != nil {
 		rows := [][]string{
-			{"dio", e.DIO.String() + " (pointer found on the stack at " + e.FoundAt.String() + ")"},
+			{"dio", e.DIO.String() + " (" + dioFoundBy(e) + ")"},
 			{"refcount", fmt.Sprint(e.Refcount)},
 			{"waiter", e.Waiter.String()},
 			{"bio_list", e.BioList.String()},
@@ -473,4 +473,12 @@ func memory(b uint64) string {
 		return strings.TrimSuffix(fmt.Sprintf("%.1f", gb), ".0") + " GB"
 	}
 	return fmt.Sprintf("%d MB", b>>20)
+}
+
+// dioFoundBy says how a dio was found.
+func dioFoundBy(e *DIOEvidence) string {
+	if e.FoundBy != "" {
+		return e.FoundBy
+	}
+	return "pointer found on the stack at " + e.FoundAt.String()
 }

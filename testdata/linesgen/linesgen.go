@@ -3,7 +3,8 @@
 // ./...` replays every kernel line without the lab:
 //
 //	testdata/lines/LINE/symbols.json.gz   the vmlinux symbols, data and types the analyses used
-//	testdata/lines/LINE/SCENARIO.kdump    the pages they read (kdump, zstd)
+//	testdata/lines/LINE/SCENARIO.kdump.zst the pages they read (a kdump file, zstd-compressed whole)
+//	testdata/lines/LINE/SCENARIO.code.json.gz  what their stack traces asked of the code (ORC, CFI, inline frames, locals)
 //	testdata/lines/LINE/SCENARIO.json     the golden report of the replay
 //
 // Regenerate from the lab's cache (testdata/realkernel/lab.sh) with
@@ -19,6 +20,8 @@ import (
 	"path/filepath"
 	"reflect"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/vmtriage/vmtriage/analyzer"
 	"github.com/vmtriage/vmtriage/rules"
 	"github.com/vmtriage/vmtriage/rules/report"
@@ -32,6 +35,17 @@ const Version = "golden"
 
 // SnapshotFile is the name of a line's symbols snapshot.
 const SnapshotFile = "symbols.json.gz"
+
+// DumpSuffix ends the name of a scenario's recorded pages: a kdump file
+// with uncompressed pages, compressed whole with zstd (pages of the memory
+// map, which a slab walk reads, are much alike: compressed together they
+// take a fraction of what per-page compression leaves).
+const DumpSuffix = ".kdump.zst"
+
+// CodeSuffix ends the name of a scenario's code record: what its stack
+// traces asked of the kernel's code (unwind tables, inline frames, frame
+// locals), answered in the replay.
+const CodeSuffix = ".code.json.gz"
 
 // Source is one lab dump to record.
 type Source struct {
@@ -61,7 +75,10 @@ func Record(out, vmlinux, debugDir string, sources []Source) error {
 			return fmt.Errorf("%s: %w", src.Dump, err)
 		}
 		originals[src.Scenario] = r
-		if err := writePages(filepath.Join(out, src.Scenario+".kdump"), src.Dump, rec); err != nil {
+		if err := writePages(filepath.Join(out, src.Scenario+DumpSuffix), src.Dump, rec); err != nil {
+			return err
+		}
+		if err := writeCode(filepath.Join(out, src.Scenario+CodeSuffix), rec.Code); err != nil {
 			return err
 		}
 	}
@@ -105,6 +122,15 @@ func analyzeOne(dump string, im *symbols.Image, opt analyzer.Options) (*report.R
 	return rules.Analyze(k, Version)
 }
 
+// writeCode writes a scenario's code record.
+func writeCode(path string, rec *analyzer.CodeRecord) error {
+	var buf bytes.Buffer
+	if err := analyzer.WriteCodeRecord(&buf, rec); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
 // writePages writes the recorded pages of a dump as a zstd kdump with the
 // dump's notes.
 func writePages(path, dump string, rec *analyzer.Recording) error {
@@ -133,10 +159,41 @@ func writePages(path, dump string, rec *analyzer.Recording) error {
 		meta.CPUs = append(meta.CPUs, dumpwrite.CPU{PID: c.PID, Regs: c.Regs})
 	}
 	var buf bytes.Buffer
-	if err := dumpwrite.WriteKdump(&buf, mem, meta, dumpwrite.Zstd); err != nil {
+	if err := dumpwrite.WriteKdump(&buf, mem, meta, dumpwrite.None); err != nil {
 		return err
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, enc.EncodeAll(buf.Bytes(), nil), 0o644)
+}
+
+// replayOne analyses a recorded dump (DumpSuffix) with the snapshot.
+func replayOne(path string, im *symbols.Image, opt analyzer.Options) (*report.Report, error) {
+	z, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	raw, err := dec.DecodeAll(z, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	d, err := vmcore.OpenReaderAt(path, bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	k, err := analyzer.NewWith(d, im, opt)
+	if err != nil {
+		return nil, err
+	}
+	return rules.Analyze(k, Version)
 }
 
 // Replay analyses a fixture: the scenario's kdump with the line's symbols
@@ -146,7 +203,13 @@ func Replay(dir, scenario string) (*report.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := analyzeOne(filepath.Join(dir, scenario+".kdump"), im, analyzer.Options{})
+	opt := analyzer.Options{}
+	if code, err := analyzer.ReadCodeRecord(filepath.Join(dir, scenario+CodeSuffix)); err == nil {
+		opt.Code = code
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	r, err := replayOne(filepath.Join(dir, scenario+DumpSuffix), im, opt)
 	if err != nil {
 		return nil, err
 	}
