@@ -6,15 +6,9 @@ import (
 	"fmt"
 )
 
-// DWARF returns the image's DWARF reader, the one its Types decode (it
-// builds the types' name index on first use, see Types).
-func (im *Image) DWARF() (*dwarf.Data, error) {
-	t, err := im.Types()
-	if err != nil {
-		return nil, err
-	}
-	return t.data, nil
-}
+// DWARF returns the image's DWARF reader, the one its Types decode, without
+// building the types' name index (see Types).
+func (im *Image) DWARF() (*dwarf.Data, error) { return im.dwarfData() }
 
 // DWARFSection returns the contents of one DWARF section (".debug_loc",
 // ".debug_loclists", ".debug_addr", ".debug_info"...), nil without error

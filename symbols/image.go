@@ -15,6 +15,7 @@ package symbols
 
 import (
 	"bytes"
+	"debug/dwarf"
 	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
@@ -114,6 +115,10 @@ type Image struct {
 	snapData   map[string][]byte
 	snapTypes  *SnapshotTypes
 	snapSource string // where the recorded types came from
+
+	dwarfOnce sync.Once
+	dwarf     *dwarf.Data
+	dwarfErr  error
 
 	typesOnce sync.Once
 	types     *Types

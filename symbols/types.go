@@ -46,6 +46,53 @@ type Types struct {
 	void     *Type
 }
 
+// dwarfData opens the image's DWARF once (mapped when the file is), without
+// indexing anything: Types builds its name index on it, and the functions
+// of stack frames (symbols/dwarffunc) read it directly.
+func (im *Image) dwarfData() (*dwarf.Data, error) {
+	im.dwarfOnce.Do(func() { im.dwarf, im.dwarfErr = im.openDWARF() })
+	return im.dwarf, im.dwarfErr
+}
+
+func (im *Image) openDWARF() (data *dwarf.Data, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			data, err = nil, fmt.Errorf("symbols: %s: malformed DWARF: %v", im.path, p)
+		}
+	}()
+	if im.file == nil {
+		return nil, fmt.Errorf("symbols: %s: a snapshot has no DWARF", im.path)
+	}
+	hasInfo := false
+	for _, s := range im.file.Sections {
+		if s.Name == ".debug_info" || s.Name == ".zdebug_info" {
+			hasInfo = true
+		}
+	}
+	if !hasInfo {
+		return nil, fmt.Errorf("symbols: %s has no DWARF debug info (.debug_info); a vmlinux built with CONFIG_DEBUG_INFO, or its separate debuginfo file, is needed for types", im.path)
+	}
+	im.mu.RLock()
+	closed := im.closed
+	im.mu.RUnlock()
+	if closed {
+		return nil, fmt.Errorf("symbols: %s: DWARF after Close", im.path)
+	}
+	data, err = mappedDWARF(im.file, im.mapped)
+	if err == nil && data != nil {
+		im.mu.Lock()
+		im.typesFromMapping = true
+		im.mu.Unlock()
+	}
+	if err == nil && data == nil {
+		data, err = im.file.DWARF()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: reading DWARF: %w", im.path, err)
+	}
+	return data, nil
+}
+
 // Types returns the image's DWARF type information, building the name
 // index on the first call. It fails if the image has no DWARF.
 func (im *Image) Types() (*Types, error) {
@@ -74,37 +121,9 @@ func (im *Image) ShareTypes(from *Image) error {
 }
 
 func (im *Image) loadTypes() (t *Types, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			t, err = nil, fmt.Errorf("symbols: %s: malformed DWARF: %v", im.path, p)
-		}
-	}()
-	hasInfo := false
-	for _, s := range im.file.Sections {
-		if s.Name == ".debug_info" || s.Name == ".zdebug_info" {
-			hasInfo = true
-		}
-	}
-	if !hasInfo {
-		return nil, fmt.Errorf("symbols: %s has no DWARF debug info (.debug_info); a vmlinux built with CONFIG_DEBUG_INFO, or its separate debuginfo file, is needed for types", im.path)
-	}
-	im.mu.RLock()
-	closed := im.closed
-	im.mu.RUnlock()
-	if closed {
-		return nil, fmt.Errorf("symbols: %s: Types after Close", im.path)
-	}
-	data, err := mappedDWARF(im.file, im.mapped)
-	if err == nil && data != nil {
-		im.mu.Lock()
-		im.typesFromMapping = true
-		im.mu.Unlock()
-	}
-	if err == nil && data == nil {
-		data, err = im.file.DWARF()
-	}
+	data, err := im.dwarfData()
 	if err != nil {
-		return nil, fmt.Errorf("symbols: %s: reading DWARF: %w", im.path, err)
+		return nil, err
 	}
 	t = &Types{
 		path:     im.path,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,6 +39,15 @@ func run(args []string) int {
 // errors are printed on one line.
 func runWith(root *cobra.Command, args []string) int {
 	root.SetArgs(args)
+	if p := os.Getenv("VMTRIAGE_CPUPROFILE"); p != "" {
+		// for finding where the time goes: go tool pprof vmtriage FILE
+		if f, err := os.Create(p); err == nil {
+			defer f.Close()
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	err := root.Execute()
 	switch {
 	case err == nil:
