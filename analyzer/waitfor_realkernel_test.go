@@ -1,0 +1,108 @@
+//go:build realkernel
+
+package analyzer
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestWaitForRealKernel: every UN task of every lab dump gets a wait
+// target and a root; the roots are what the scenarios staged (checked
+// against drgn's view of the same dump: its UN tasks, the journal's
+// commit thread and handle holder). Run with:
+//
+//	go test -tags realkernel -run TestWaitForRealKernel -v ./analyzer
+func TestWaitForRealKernel(t *testing.T) {
+	cache := os.Getenv("VMTRIAGE_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "vmtriage")
+	}
+	lines, _ := filepath.Glob(filepath.Join(cache, "realkernel", "lines", "*"))
+	if len(lines) == 0 {
+		t.Skip("no lab cache")
+	}
+	for _, dir := range lines {
+		for _, sc := range []string{"A", "B", "B-notimeout", "C", "D"} {
+			dump := filepath.Join(dir, "dumps", sc, "mdf-zlib.vmcore")
+			if _, err := os.Stat(dump); err != nil {
+				continue
+			}
+			t.Run(filepath.Base(dir)+"/"+sc, func(t *testing.T) {
+				var oracle struct {
+					UNTasks []struct {
+						PID  int    `json:"pid"`
+						Comm string `json:"comm"`
+					} `json:"un_tasks"`
+				}
+				if b, err := os.ReadFile(filepath.Join(dir, "dumps", sc, "drgn.json")); err == nil {
+					json.Unmarshal(b, &oracle)
+				}
+				k, err := OpenWith(dump, filepath.Join(dir, "vmlinux"), Options{DebugDirs: []string{filepath.Join(dir, "debug-modules")}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer k.Close()
+				tasks, err := k.Tasks()
+				if err != nil {
+					t.Fatal(err)
+				}
+				byPID := map[int]Task{}
+				byAddr := map[uint64]Task{}
+				for _, tk := range tasks {
+					byPID[tk.PID] = tk
+					byAddr[tk.Addr] = tk
+				}
+				waits := map[uint64]Wait{}
+				for _, u := range oracle.UNTasks {
+					tk := byPID[u.PID]
+					fr, err := k.Backtrace(tk)
+					if err != nil {
+						t.Fatalf("pid %d: %v", u.PID, err)
+					}
+					waits[tk.Addr] = k.WaitOf(tk, fr)
+				}
+				g := BuildWaitGraph(waits)
+				for _, u := range oracle.UNTasks {
+					tk := byPID[u.PID]
+					w := waits[tk.Addr]
+					root := byAddr[g.Root[tk.Addr]]
+					t.Logf("%d %s: %s [%s] -> root %d %s", u.PID, u.Comm, w.What, w.Kind, root.PID, root.Comm)
+					if w.Kind == "unknown" {
+						t.Errorf("pid %d %s: unknown wait: %s", u.PID, u.Comm, w.What)
+					}
+					switch sc {
+					case "B", "B-notimeout", "C": // C: the AIO variant of the lost wakeup
+						if w.Kind != "dio" || !w.Holds {
+							t.Errorf("pid %d: want a dio lost wakeup, got %+v", u.PID, w)
+						}
+					case "A":
+						if w.Kind != "dio" || w.Holds {
+							t.Errorf("pid %d: want a dio with I/O in flight, got %+v", u.PID, w)
+						}
+					}
+				}
+				if sc == "D" { // the journal stall: every UN task leads to the writer whose buffer I/O is queued on the suspended device
+					var root uint64
+					for a, r := range g.Root {
+						if root == 0 {
+							root = r
+						}
+						if r != root {
+							t.Errorf("task %d leads to %d, another to %d", byAddr[a].PID, byAddr[r].PID, byAddr[root].PID)
+						}
+					}
+					if w := waits[root]; w.Kind != "buffer" || w.Holds || w.Device == "" {
+						t.Errorf("root %d waits on %+v, want a locked buffer with its device", byAddr[root].PID, w)
+					}
+				}
+				if len(g.Cycles) != 0 {
+					t.Errorf("cycles %v in a scenario without a deadlock", g.Cycles)
+				}
+			})
+		}
+	}
+}
