@@ -96,6 +96,13 @@ const (
 
 // typeSource picks the kernel's type source (see Options.Types).
 func typeSource(im *symbols.Image, want string) (symbols.TypeSource, *symbols.BTFTypes, string, error) {
+	if im.FromDump() { // no vmlinux: the BTF in the dump (see nodebug.go)
+		if want != "" && want != TypesBTF {
+			return nil, nil, "", fmt.Errorf("without a vmlinux the types can only come from the BTF in the dump (not %q)", want)
+		}
+		bt, err := im.BTF()
+		return bt, bt, TypesBTFFromDump, err
+	}
 	if im.IsSnapshot() {
 		// a replay reports the source the recording read
 		src, err := im.TypeSource()
@@ -161,6 +168,11 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	k.Types.btf = bt
 	if opt.Code != nil {
 		k.codeReplay = replayCode{rec: opt.Code}
+	} else if im.FromDump() {
+		k.codeReplay = &dumpCode{k: k} // ORC from the dump, no DWARF
+	}
+	if im.FromDump() {
+		k.SymbolsFrom = SymbolsKallsyms
 	}
 	var phys addrspace.Dump = d
 	link := linkSymbols{im: im}
@@ -197,6 +209,9 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	}
 	k.probeModules(&k.Features)
 	k.loadModules()
+	if im.FromDump() {
+		k.addModuleBTF() // the modules' types are in the dump too
+	}
 	dirs := append([]string(nil), opt.DebugDirs...)
 	if rel, ok := k.vmcoreinfo("OSRELEASE"); ok {
 		dirs = append(dirs, "/usr/lib/debug/lib/modules/"+rel)
@@ -287,6 +302,9 @@ func (k *Kernel) checkBuildID() error {
 // checkBanner compares linux_banner in the vmlinux and in the dump, so a
 // vmlinux from another build is an error, not a wrong report.
 func (k *Kernel) checkBanner() error {
+	if k.Syms.Image().FromDump() {
+		return nil // the symbols are the dump's own: nothing to compare
+	}
 	want, err := k.Syms.ReadData("linux_banner")
 	if err != nil {
 		k.warnf("cannot check that the vmlinux matches the dump: %v", err)

@@ -215,7 +215,7 @@ var errNoSections = errors.New("the vmlinux has no sections (a snapshot): no unw
 // before 4.14) HasORC is false.
 func (k *Kernel) UnwindTables() (UnwindTables, error) {
 	im := k.Syms.Image()
-	if !im.HasSections() {
+	if !im.HasSections() && !im.FromDump() {
 		return nil, errNoSections
 	}
 	key := weak.Make(k)
@@ -239,7 +239,12 @@ func (k *Kernel) UnwindTables() (UnwindTables, error) {
 }
 
 func (k *Kernel) buildTables(im *symbols.Image) (*kernelTables, error) {
-	it := readImageTables(im)
+	var it *imageTables
+	if im.FromDump() {
+		it = k.dumpImageTables() // no vmlinux: the tables in the dump's memory
+	} else {
+		it = readImageTables(im)
+	}
 	kt := &kernelTables{slide: k.Syms.Slide(), fdes: it.fdes}
 	if it.err != nil {
 		return kt, nil // no ORC: frame pointers

@@ -39,7 +39,12 @@ type notFoundError struct {
 	file string
 }
 
-func (e *notFoundError) Error() string { return e.what + " not found in " + e.file }
+func (e *notFoundError) Error() string {
+	if e.file == "" { // an image without a file (NewKallsymsImage)
+		return e.what + " not found in the dump's kallsyms"
+	}
+	return e.what + " not found in " + e.file
+}
 
 func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
 
@@ -115,6 +120,10 @@ type Image struct {
 	snapData   map[string][]byte
 	snapTypes  *SnapshotTypes
 	snapSource string // where the recorded types came from
+
+	// fromDump marks an image built by NewKallsymsImage: no file, its
+	// symbols from the dump's kallsyms and its types from the dump's BTF
+	fromDump bool
 
 	dwarfOnce sync.Once
 	dwarf     *dwarf.Data

@@ -18,6 +18,7 @@ import (
 func newAnalyzeCmd() *cobra.Command {
 	var vmlinux, format, types string
 	var debugDirs []string
+	var noVmlinux bool
 	cmd := &cobra.Command{
 		Use:   "analyze DUMP [--vmlinux FILE]",
 		Short: "Analyse one dump and report the hangs found",
@@ -27,13 +28,16 @@ Without --vmlinux, the dump's vmlinux is looked for by its build-id (VMCOREINFO)
 its release (VMCOREINFO, the kdump header or the banner in its memory) or its
 banner: in the --debug-dir directories, under / (/usr/lib/debug/boot/vmlinux-RELEASE,
 /usr/lib/debug/lib/modules/RELEASE/vmlinux, /boot/vmlinux-RELEASE) and
-/usr/lib/debug/.build-id, then from the debuginfod servers in DEBUGINFOD_URLS.`,
+/usr/lib/debug/.build-id, then from the debuginfod servers in DEBUGINFOD_URLS. When none is found (or with
+--no-vmlinux) the dump is analysed with what the kernel keeps in its memory: its
+kallsyms tables for symbols, its and its modules' BTF for types and its ORC
+tables for unwinding (no inline frames, no frame locals).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			k, err := openDump(cmd.Context(), args[0], vmlinux, debugDirs, types, cmd.ErrOrStderr())
+			k, err := openDump(cmd.Context(), args[0], vmlinux, noVmlinux, debugDirs, types, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -42,6 +46,7 @@ banner: in the --debug-dir directories, under / (/usr/lib/debug/boot/vmlinux-REL
 		},
 	}
 	cmd.Flags().StringVar(&vmlinux, "vmlinux", "", "vmlinux with debug info of the dumped kernel (default: found by build-id or release)")
+	cmd.Flags().BoolVar(&noVmlinux, "no-vmlinux", false, "analyse without a vmlinux: symbols from the dump's kallsyms, types from its BTF (what is done when no vmlinux is found)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or markdown")
 	cmd.Flags().StringVar(&types, "types", "", "where type layouts come from: btf or dwarf (default: the vmlinux's BTF when it has one, else DWARF)")
 	cmd.Flags().StringArrayVar(&debugDirs, "debug-dir", nil, "directory with the vmlinux (by build-id or release) and the modules' debug info (NAME.ko, searched recursively); repeatable")
