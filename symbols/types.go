@@ -1,12 +1,15 @@
 package symbols
 
 import (
+	"bytes"
 	"debug/dwarf"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -120,14 +123,9 @@ func (im *Image) ShareTypes(from *Image) error {
 	return nil
 }
 
-func (im *Image) loadTypes() (t *Types, err error) {
-	data, err := im.dwarfData()
-	if err != nil {
-		return nil, err
-	}
-	t = &Types{
+func (im *Image) loadTypes() (*Types, error) {
+	t := &Types{
 		path:     im.path,
-		data:     data,
 		order:    im.file.ByteOrder,
 		addrSize: 8,
 		index:    make(map[string]dwarf.Offset),
@@ -143,11 +141,35 @@ func (im *Image) loadTypes() (t *Types, err error) {
 	if im.file.Class == elf.ELFCLASS32 {
 		t.addrSize = 4
 	}
-	if t.loadIndex(im.buildID) {
+	cached := t.loadIndex(im.buildID)
+	// The fast index reads the mapped sections, not debug/dwarf's Data: it
+	// runs while dwarf.New parses every unit's abbreviations (single
+	// threaded, a third of a second on a distribution kernel).
+	fastErr := errIndexFast
+	done := make(chan struct{})
+	if cached {
+		close(done)
+	} else {
+		go func() {
+			defer close(done)
+			fastErr = t.indexFast(im)
+		}()
+	}
+	data, err := im.dwarfData()
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	t.data = data
+	if cached {
 		return t, nil
 	}
-	if err := t.buildIndex(); err != nil {
-		return nil, err
+	if fastErr != nil {
+		t.index, t.consts, t.vars = map[string]dwarf.Offset{}, map[string]int64{}, map[string]dwarf.Offset{}
+		t.namedOffs, t.cuOffs = nil, nil
+		if err := t.buildIndex(); err != nil {
+			return nil, err
+		}
 	}
 	t.saveIndex(im.buildID)
 	return t, nil
@@ -1080,4 +1102,783 @@ func (t *Types) bitPosition(m member, ft *Type) (offset, bitOff uint64, err erro
 		pos = size*8 - pos - bits
 	}
 	return uint64(start), uint64(pos), nil
+}
+
+// The fast index: the same walk as buildIndex, without debug/dwarf's
+// Reader. The Reader decodes every attribute of every top-level entry into
+// an Entry (allocating its fields, strings and blocks); the index needs a
+// name, a declaration flag, a type reference, an enumerator's value and the
+// sibling link of a handful of tags. indexFast reads the mapped sections
+// directly, parses the abbreviation tables itself, skips every other
+// attribute by its form, and splits the units across GOMAXPROCS goroutines;
+// the parts are merged in unit order, so the first definition in unit order
+// wins as in buildIndex. Anything it does not expect (split or
+// supplementary DWARF, string forms through .debug_str_offsets, a sibling
+// outside its unit, a malformed unit) makes it give up: buildIndex then
+// reads the file (and reports the error, if there is one).
+
+// errIndexFast says that indexFast cannot read this DWARF; the caller falls
+// back to buildIndex.
+var errIndexFast = errors.New("symbols: fast type index does not apply")
+
+// DWARF forms (DWARF 5, section 7.5.6).
+const (
+	fAddr          = 0x01
+	fBlock2        = 0x03
+	fBlock4        = 0x04
+	fData2         = 0x05
+	fData4         = 0x06
+	fData8         = 0x07
+	fString        = 0x08
+	fBlock         = 0x09
+	fBlock1        = 0x0a
+	fData1         = 0x0b
+	fFlag          = 0x0c
+	fSdata         = 0x0d
+	fStrp          = 0x0e
+	fUdata         = 0x0f
+	fRefAddr       = 0x10
+	fRef1          = 0x11
+	fRef2          = 0x12
+	fRef4          = 0x13
+	fRef8          = 0x14
+	fRefUdata      = 0x15
+	fIndirect      = 0x16
+	fSecOffset     = 0x17
+	fExprloc       = 0x18
+	fFlagPresent   = 0x19
+	fStrx          = 0x1a
+	fAddrx         = 0x1b
+	fRefSup4       = 0x1c
+	fStrpSup       = 0x1d
+	fData16        = 0x1e
+	fLineStrp      = 0x1f
+	fRefSig8       = 0x20
+	fImplicitConst = 0x21
+	fLoclistx      = 0x22
+	fRnglistx      = 0x23
+	fRefSup8       = 0x24
+	fStrx1         = 0x25
+	fStrx2         = 0x26
+	fStrx3         = 0x27
+	fStrx4         = 0x28
+	fAddrx1        = 0x29
+	fAddrx2        = 0x2a
+	fAddrx3        = 0x2b
+	fAddrx4        = 0x2c
+	fGNUAddrIndex  = 0x1f01
+	fGNUStrIndex   = 0x1f02
+	fGNURefAlt     = 0x1f20
+	fGNUStrpAlt    = 0x1f21
+)
+
+// leanUnit is one unit's header, as debug/dwarf's parseUnits reads it.
+type leanUnit struct {
+	base, die, end uint64 // header, first entry, end of the unit's entries
+	vers           int
+	is64           bool
+	addrSize       int
+	abbrevOff      uint64
+}
+
+type leanAttr struct {
+	attr  dwarf.Attr
+	form  uint64
+	value int64 // DW_FORM_implicit_const
+}
+
+type abbrevSpan struct{ lo, hi int }
+
+type leanAbbrev struct {
+	tag      dwarf.Tag
+	children bool
+	attrs    []leanAttr
+}
+
+// leanReader holds one goroutine's state: the sections and its own
+// abbreviation tables (by offset).
+type leanReader struct {
+	order             binary.ByteOrder
+	info, abbrev      []byte
+	str, lineStr      []byte
+	tab               []leanAbbrev // the last table read (table), indexed by code; unused codes have tag 0
+	tabOff            uint64
+	tabBuf            []leanAbbrev
+	spanBuf           []abbrevSpan
+	attrBuf           []leanAttr
+	keyBuf            []byte
+	index             map[string]dwarf.Offset
+	consts            map[string]int64
+	vars              map[string]dwarf.Offset
+	namedOffs, cuOffs []dwarf.Offset
+}
+
+// leanBuf is a cursor over the .debug_info bytes of one unit; reads past
+// its end set bad.
+type leanBuf struct {
+	b   []byte
+	off uint64 // absolute offset in .debug_info
+	end uint64
+	bad bool
+}
+
+func (b *leanBuf) u8() uint64 {
+	if b.off >= b.end {
+		b.bad = true
+		return 0
+	}
+	v := b.b[b.off]
+	b.off++
+	return uint64(v)
+}
+
+func (b *leanBuf) fixed(n uint64, order binary.ByteOrder) uint64 {
+	if b.end-b.off < n || b.off > b.end {
+		b.bad = true
+		b.off = b.end
+		return 0
+	}
+	p := b.b[b.off : b.off+n]
+	b.off += n
+	switch n {
+	case 1:
+		return uint64(p[0])
+	case 2:
+		return uint64(order.Uint16(p))
+	case 4:
+		return uint64(order.Uint32(p))
+	case 8:
+		return order.Uint64(p)
+	}
+	b.bad = true
+	return 0
+}
+
+func (b *leanBuf) skip(n uint64) {
+	if b.end-b.off < n || b.off > b.end {
+		b.bad = true
+		b.off = b.end
+		return
+	}
+	b.off += n
+}
+
+func (b *leanBuf) uleb() uint64 {
+	var v uint64
+	var shift uint
+	for {
+		if b.off >= b.end {
+			b.bad = true
+			return 0
+		}
+		c := b.b[b.off]
+		b.off++
+		if shift < 64 {
+			v |= uint64(c&0x7f) << shift
+		}
+		shift += 7
+		if c&0x80 == 0 {
+			return v
+		}
+	}
+}
+
+func (b *leanBuf) sleb() int64 {
+	var v int64
+	var shift uint
+	for {
+		if b.off >= b.end {
+			b.bad = true
+			return 0
+		}
+		c := b.b[b.off]
+		b.off++
+		if shift < 64 {
+			v |= int64(c&0x7f) << shift
+		}
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return v
+		}
+	}
+}
+
+// cstr returns the NUL-terminated string at off in sec (no copy).
+func cstr(sec []byte, off uint64) ([]byte, bool) {
+	if off >= uint64(len(sec)) {
+		return nil, false
+	}
+	s := sec[off:]
+	i := bytes.IndexByte(s, 0)
+	if i < 0 {
+		return nil, false
+	}
+	return s[:i], true
+}
+
+// leanUnits reads the unit headers of .debug_info.
+func leanUnits(info []byte, order binary.ByteOrder) ([]leanUnit, error) {
+	var units []leanUnit
+	b := leanBuf{b: info, end: uint64(len(info))}
+	for b.off < b.end {
+		base := b.off
+		n := b.fixed(4, order)
+		is64 := false
+		if n == 0xffffffff {
+			is64 = true
+			n = b.fixed(8, order)
+		} else if n >= 0xfffffff0 {
+			return nil, errIndexFast
+		}
+		if b.bad || n > b.end-b.off || b.off+n > math.MaxUint32 {
+			return nil, errIndexFast
+		}
+		if n == 0 {
+			continue
+		}
+		end := b.off + n
+		u := leanUnit{base: base, end: end, is64: is64}
+		hb := leanBuf{b: info, off: b.off, end: end}
+		u.vers = int(hb.fixed(2, order))
+		if u.vers < 2 || u.vers > 5 {
+			return nil, errIndexFast
+		}
+		offSize := uint64(4)
+		if is64 {
+			offSize = 8
+		}
+		if u.vers >= 5 {
+			utype := hb.u8()
+			u.addrSize = int(hb.u8())
+			u.abbrevOff = hb.fixed(offSize, order)
+			switch utype {
+			case 1, 3: // compile, partial
+			case 2: // type unit: signature, type offset
+				hb.skip(8 + offSize)
+			default: // skeleton and split units
+				return nil, errIndexFast
+			}
+		} else {
+			u.abbrevOff = hb.fixed(offSize, order)
+			u.addrSize = int(hb.u8())
+		}
+		if hb.bad {
+			return nil, errIndexFast
+		}
+		u.die = hb.off
+		units = append(units, u)
+		b.off = end
+	}
+	return units, nil
+}
+
+// table returns the abbreviation table at off, indexed by code. Units
+// rarely share a table (a kernel's have one each), so only the last one is
+// kept, and its slices are reused for the next: the table is valid until
+// the next call.
+func (lr *leanReader) table(off uint64) ([]leanAbbrev, error) {
+	if lr.tab != nil && lr.tabOff == off {
+		return lr.tab, nil
+	}
+	lr.tab = nil
+	if off >= uint64(len(lr.abbrev)) {
+		return nil, errIndexFast
+	}
+	b := leanBuf{b: lr.abbrev, off: off, end: uint64(len(lr.abbrev))}
+	t, spans, attrs := lr.tabBuf[:0], lr.spanBuf[:0], lr.attrBuf[:0]
+	for {
+		code := b.uleb()
+		if b.bad {
+			return nil, errIndexFast
+		}
+		if code == 0 {
+			break
+		}
+		if code > 1<<20 {
+			return nil, errIndexFast
+		}
+		tag := dwarf.Tag(b.uleb())
+		children := b.u8() != 0
+		lo := len(attrs)
+		for {
+			at, form := b.uleb(), b.uleb()
+			if b.bad {
+				return nil, errIndexFast
+			}
+			if at == 0 && form == 0 {
+				break
+			}
+			la := leanAttr{attr: dwarf.Attr(at), form: form}
+			if form == fImplicitConst {
+				la.value = b.sleb()
+			}
+			attrs = append(attrs, la)
+		}
+		for uint64(len(t)) <= code {
+			t = append(t, leanAbbrev{})
+			spans = append(spans, abbrevSpan{})
+		}
+		if t[code].tag != 0 || tag == 0 {
+			return nil, errIndexFast // a code defined twice, or tag 0
+		}
+		t[code] = leanAbbrev{tag: tag, children: children}
+		spans[code] = abbrevSpan{lo, len(attrs)}
+	}
+	for i := range t {
+		t[i].attrs = attrs[spans[i].lo:spans[i].hi:spans[i].hi]
+	}
+	lr.tab, lr.tabOff, lr.tabBuf, lr.spanBuf, lr.attrBuf = t, off, t, spans, attrs
+	return t, nil
+}
+
+// leanEntry is what the index needs of one entry.
+type leanEntry struct {
+	off      uint64
+	tag      dwarf.Tag
+	children bool
+	name     []byte
+	hasName  bool
+	decl     bool
+	typ      uint64
+	hasType  bool
+	sibling  uint64
+	hasSib   bool
+	cval     int64
+	hasCval  bool
+}
+
+// entry reads the entry at b.off; tag 0 is a null entry. want says whether
+// the entry's attributes are needed (false: only skip them).
+func (lr *leanReader) entry(b *leanBuf, u *leanUnit, tab []leanAbbrev, e *leanEntry) error {
+	*e = leanEntry{off: b.off}
+	code := b.uleb()
+	if b.bad {
+		return errIndexFast
+	}
+	if code == 0 {
+		return nil
+	}
+	if code >= uint64(len(tab)) || tab[code].tag == 0 {
+		return errIndexFast
+	}
+	a := &tab[code]
+	e.tag, e.children = a.tag, a.children
+	offSize := uint64(4)
+	if u.is64 {
+		offSize = 8
+	}
+	for i := range a.attrs {
+		at := &a.attrs[i]
+		form := at.form
+		if form == fIndirect {
+			form = b.uleb()
+		}
+		var (
+			val                    uint64
+			isRef, isConst, isFlag bool
+			sval                   int64
+		)
+		switch form {
+		case fAddr:
+			b.skip(uint64(u.addrSize))
+		case fBlock1:
+			b.skip(b.fixed(1, lr.order))
+		case fBlock2:
+			b.skip(b.fixed(2, lr.order))
+		case fBlock4:
+			b.skip(b.fixed(4, lr.order))
+		case fBlock, fExprloc:
+			b.skip(b.uleb())
+		case fData1, fData2, fData4, fData8:
+			n := uint64(1) << (form - fData2 + 1) // data2 4 8
+			if form == fData1 {
+				n = 1
+			}
+			sval, isConst = int64(b.fixed(n, lr.order)), true
+		case fData16:
+			b.skip(16)
+		case fSdata:
+			sval, isConst = b.sleb(), true
+		case fUdata:
+			sval, isConst = int64(b.uleb()), true
+		case fImplicitConst:
+			sval, isConst = at.value, true
+		case fFlag:
+			val, isFlag = b.u8(), true
+		case fFlagPresent:
+			val, isFlag = 1, true
+		case fRefAddr:
+			if u.vers == 2 {
+				val = b.fixed(uint64(u.addrSize), lr.order)
+			} else {
+				val = b.fixed(offSize, lr.order)
+			}
+			isRef = true
+		case fRef1:
+			val, isRef = b.fixed(1, lr.order)+u.base, true
+		case fRef2:
+			val, isRef = b.fixed(2, lr.order)+u.base, true
+		case fRef4:
+			val, isRef = b.fixed(4, lr.order)+u.base, true
+		case fRef8:
+			val, isRef = b.fixed(8, lr.order)+u.base, true
+		case fRefUdata:
+			val, isRef = b.uleb()+u.base, true
+		case fString:
+			s := b.b[min(b.off, b.end):b.end]
+			n := bytes.IndexByte(s, 0)
+			if n < 0 {
+				return errIndexFast
+			}
+			if at.attr == dwarf.AttrName && !e.hasName {
+				e.name, e.hasName = s[:n], true
+			}
+			b.off += uint64(n) + 1
+		case fStrp, fLineStrp:
+			o := b.fixed(offSize, lr.order)
+			if at.attr == dwarf.AttrName && !e.hasName && !b.bad && wantName(a.tag) {
+				sec := lr.str
+				if form == fLineStrp {
+					sec = lr.lineStr
+				}
+				s, ok := cstr(sec, o)
+				if !ok {
+					return errIndexFast
+				}
+				e.name, e.hasName = s, true
+			}
+		case fSecOffset, fStrpSup:
+			b.skip(offSize)
+		case fRefSig8:
+			b.skip(8)
+		case fRefSup4:
+			b.skip(4)
+		case fRefSup8:
+			b.skip(8)
+		case fLoclistx, fRnglistx, fAddrx:
+			b.uleb()
+		case fAddrx1:
+			b.skip(1)
+		case fAddrx2:
+			b.skip(2)
+		case fAddrx3:
+			b.skip(3)
+		case fAddrx4:
+			b.skip(4)
+		case fStrx, fStrx1, fStrx2, fStrx3, fStrx4:
+			if at.attr == dwarf.AttrName {
+				return errIndexFast // names through .debug_str_offsets: buildIndex
+			}
+			switch form {
+			case fStrx:
+				b.uleb()
+			case fStrx1:
+				b.skip(1)
+			case fStrx2:
+				b.skip(2)
+			case fStrx3:
+				b.skip(3)
+			case fStrx4:
+				b.skip(4)
+			}
+		default: // GNU alternate files, index forms, unknown
+			return errIndexFast
+		}
+		if b.bad {
+			return errIndexFast
+		}
+		switch at.attr {
+		case dwarf.AttrDeclaration:
+			e.decl = isFlag && val == 1
+		case dwarf.AttrType:
+			if isRef {
+				e.typ, e.hasType = val, true
+			}
+		case dwarf.AttrSibling:
+			if isRef {
+				e.sibling, e.hasSib = val, true
+			}
+		case dwarf.AttrConstValue:
+			if isConst {
+				e.cval, e.hasCval = sval, true
+			} else {
+				e.hasCval = false
+			}
+		}
+	}
+	return nil
+}
+
+// wantName says whether the index needs the name of an entry of tag.
+func wantName(tag dwarf.Tag) bool {
+	switch tag {
+	case dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType, dwarf.TagTypedef, dwarf.TagBaseType,
+		dwarf.TagVariable, dwarf.TagEnumerationType, dwarf.TagEnumerator:
+		return true
+	}
+	return false
+}
+
+func (lr *leanReader) add(prefix string, name []byte, off uint64) {
+	lr.keyBuf = append(append(lr.keyBuf[:0], prefix...), name...)
+	if _, ok := lr.index[string(lr.keyBuf)]; !ok {
+		lr.index[string(lr.keyBuf)] = dwarf.Offset(off)
+	}
+}
+
+// skipChildren skips the children of e, which b is positioned after, as
+// debug/dwarf's SkipChildren does: through the sibling link when it points
+// ahead, else entry by entry.
+func (lr *leanReader) skipChildren(b *leanBuf, u *leanUnit, tab []leanAbbrev, e *leanEntry, depth int) error {
+	if e.hasSib && e.sibling >= b.off {
+		if e.sibling >= u.end {
+			return errIndexFast // into another unit
+		}
+		b.off = e.sibling
+		return nil
+	}
+	if depth > 1000 {
+		return errIndexFast
+	}
+	var kid leanEntry
+	for b.off < u.end {
+		if err := lr.entry(b, u, tab, &kid); err != nil {
+			return err
+		}
+		if kid.tag == 0 {
+			return nil
+		}
+		if kid.children {
+			if err := lr.skipChildren(b, u, tab, &kid, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil // the unit ended: so does debug/dwarf's walk of it
+}
+
+// unit indexes one unit like buildIndex.
+func (lr *leanReader) unit(u *leanUnit) error {
+	tab, err := lr.table(u.abbrevOff)
+	if err != nil {
+		return err
+	}
+	b := leanBuf{b: lr.info, off: u.die, end: u.end}
+	var e leanEntry
+	for b.off < u.end {
+		if err := lr.entry(&b, u, tab, &e); err != nil {
+			return err
+		}
+		switch e.tag {
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
+			lr.cuOffs = append(lr.cuOffs, dwarf.Offset(e.off))
+			continue
+		case 0:
+			continue
+		}
+		named := e.hasName && len(e.name) > 0 && !e.decl
+		switch e.tag {
+		case dwarf.TagStructType, dwarf.TagClassType:
+			if named {
+				lr.add("struct ", e.name, e.off)
+				lr.namedOffs = append(lr.namedOffs, dwarf.Offset(e.off))
+			}
+		case dwarf.TagUnionType:
+			if named {
+				lr.add("union ", e.name, e.off)
+				lr.namedOffs = append(lr.namedOffs, dwarf.Offset(e.off))
+			}
+		case dwarf.TagTypedef:
+			if named {
+				lr.add("", e.name, e.off)
+			}
+		case dwarf.TagBaseType:
+			if named {
+				lr.add("", e.name, e.off)
+				lr.add("", []byte(cIntName(string(e.name))), e.off)
+			}
+		case dwarf.TagVariable:
+			if e.hasType && e.hasName && len(e.name) > 0 {
+				if _, dup := lr.vars[string(e.name)]; !dup {
+					lr.vars[string(e.name)] = dwarf.Offset(e.typ)
+				}
+			}
+		case dwarf.TagEnumerationType:
+			if named {
+				lr.add("enum ", e.name, e.off)
+			}
+			if e.children {
+				if err := lr.enumerators(&b, u, tab); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if e.children {
+			if err := lr.skipChildren(&b, u, tab, &e, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// enumerators records the enumerators of an enumeration, consuming its
+// children, like indexEnumerators.
+func (lr *leanReader) enumerators(b *leanBuf, u *leanUnit, tab []leanAbbrev) error {
+	var kid leanEntry
+	for {
+		if b.off >= u.end {
+			return errIndexFast // not terminated: buildIndex says so
+		}
+		if err := lr.entry(b, u, tab, &kid); err != nil {
+			return err
+		}
+		if kid.tag == 0 {
+			return nil
+		}
+		if kid.tag == dwarf.TagEnumerator && kid.hasCval && kid.hasName && len(kid.name) > 0 {
+			if _, dup := lr.consts[string(kid.name)]; !dup {
+				lr.consts[string(kid.name)] = kid.cval
+			}
+		}
+		if kid.children {
+			if err := lr.skipChildren(b, u, tab, &kid, 0); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// indexFast builds t's index from the sections of a mapped image (see
+// above); errIndexFast when it does not apply. It does not use t.data.
+// VMTRIAGE_TYPEINDEX=serial turns it off (buildIndex then).
+func (t *Types) indexFast(im *Image) error {
+	im.mu.RLock()
+	mapped, closed := im.mapped, im.closed
+	im.mu.RUnlock()
+	// ET_REL (modules): debug/elf applies the relocations of .debug_info
+	if mapped == nil || closed || im.file.Type == elf.ET_REL || os.Getenv("VMTRIAGE_TYPEINDEX") == "serial" {
+		return errIndexFast
+	}
+	sec := func(name string) ([]byte, error) {
+		s := im.file.Section(name)
+		if s == nil {
+			return nil, nil
+		}
+		if s.Flags&elf.SHF_COMPRESSED != 0 || s.Type == elf.SHT_NOBITS {
+			return nil, errIndexFast
+		}
+		end := s.Offset + s.Size
+		if end < s.Offset || end > uint64(len(mapped)) {
+			return nil, errIndexFast
+		}
+		return mapped[s.Offset:end:end], nil
+	}
+	info, err := sec(".debug_info")
+	if err != nil || len(info) == 0 {
+		return errIndexFast
+	}
+	abbrev, err := sec(".debug_abbrev")
+	if err != nil {
+		return errIndexFast
+	}
+	str, err := sec(".debug_str")
+	if err != nil {
+		return errIndexFast
+	}
+	lineStr, err := sec(".debug_line_str")
+	if err != nil {
+		return errIndexFast
+	}
+	order := binary.ByteOrder(binary.LittleEndian)
+	if im.file.ByteOrder == binary.BigEndian {
+		order = binary.BigEndian
+	}
+	units, err := leanUnits(info, order)
+	if err != nil || len(units) == 0 {
+		return errIndexFast
+	}
+
+	// Parts of about equal size, a few per goroutine so that none waits
+	// long on a big last unit; each part is a run of units.
+	workers := runtime.GOMAXPROCS(0)
+	nparts := workers * 4
+	if nparts > len(units) {
+		nparts = len(units)
+	}
+	var starts []int // first unit of each part
+	per := uint64(len(info))/uint64(nparts) + 1
+	next := uint64(0)
+	for i, u := range units {
+		if u.base >= next {
+			starts = append(starts, i)
+			next = u.base + per
+		}
+	}
+	parts := make([]*leanReader, len(starts))
+	errs := make([]error, len(starts))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scratch leanReader
+			for p := range work {
+				lr := &leanReader{order: order, info: info, abbrev: abbrev, str: str, lineStr: lineStr,
+					tabBuf: scratch.tabBuf, spanBuf: scratch.spanBuf, attrBuf: scratch.attrBuf, index: map[string]dwarf.Offset{}, consts: map[string]int64{}, vars: map[string]dwarf.Offset{}}
+				end := len(units)
+				if p+1 < len(starts) {
+					end = starts[p+1]
+				}
+				for i := starts[p]; i < end; i++ {
+					if err := lr.unit(&units[i]); err != nil {
+						errs[p] = err
+						break
+					}
+				}
+				scratch.tabBuf, scratch.spanBuf, scratch.attrBuf = lr.tabBuf, lr.spanBuf, lr.attrBuf
+				lr.tab, lr.tabBuf, lr.spanBuf, lr.attrBuf = nil, nil, nil, nil
+				parts[p] = lr
+			}
+		}()
+	}
+	for p := range starts {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+
+	// Merge in unit order: an earlier part's entry wins.
+	t.index, t.consts, t.vars = parts[0].index, parts[0].consts, parts[0].vars
+	t.namedOffs, t.cuOffs = parts[0].namedOffs, parts[0].cuOffs
+	for _, lr := range parts[1:] {
+		for k, v := range lr.index {
+			if _, ok := t.index[k]; !ok {
+				t.index[k] = v
+			}
+		}
+		for k, v := range lr.consts {
+			if _, ok := t.consts[k]; !ok {
+				t.consts[k] = v
+			}
+		}
+		for k, v := range lr.vars {
+			if _, ok := t.vars[k]; !ok {
+				t.vars[k] = v
+			}
+		}
+		t.namedOffs = append(t.namedOffs, lr.namedOffs...)
+		t.cuOffs = append(t.cuOffs, lr.cuOffs...)
+	}
+	return nil
 }
