@@ -4,11 +4,10 @@ package analyzer
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/vmtriage/vmtriage/symbols"
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // TestGlobalDecls checks the declared type of every global in globals.go,
@@ -17,18 +16,13 @@ import (
 //
 //	go test -tags realkernel -run TestGlobalDecls ./analyzer
 func TestGlobalDecls(t *testing.T) {
-	cache := os.Getenv("VMTRIAGE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vmtriage")
-	}
-	lines, _ := filepath.Glob(filepath.Join(cache, "realkernel", "lines", "*", "vmlinux"))
+	lines := labcache.Lines()
 	if len(lines) == 0 {
 		t.Skip("no lab cache (testdata/realkernel/lab.sh)")
 	}
-	for _, vmlinux := range lines {
-		t.Run(filepath.Base(filepath.Dir(vmlinux)), func(t *testing.T) {
-			im, err := symbols.Open(vmlinux)
+	for _, line := range lines {
+		t.Run(line.Name, func(t *testing.T) {
+			im, err := symbols.Open(line.Vmlinux())
 			if err != nil {
 				t.Fatal(err)
 			}

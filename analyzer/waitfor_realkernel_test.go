@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // TestWaitForRealKernel: every UN task of every lab dump gets a wait
@@ -16,22 +18,18 @@ import (
 //
 //	go test -tags realkernel -run TestWaitForRealKernel -v ./analyzer
 func TestWaitForRealKernel(t *testing.T) {
-	cache := os.Getenv("VMTRIAGE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vmtriage")
-	}
-	lines, _ := filepath.Glob(filepath.Join(cache, "realkernel", "lines", "*"))
+	lines := labcache.Lines()
 	if len(lines) == 0 {
-		t.Skip("no lab cache")
+		t.Skip("no lab cache (testdata/realkernel/lab.sh)")
 	}
-	for _, dir := range lines {
+	for _, line := range lines {
+		dir := line.Dir
 		for _, sc := range []string{"A", "B", "B-notimeout", "C", "D"} {
-			dump := filepath.Join(dir, "dumps", sc, "mdf-zlib.vmcore")
+			dump := line.Dump(sc, "mdf-zlib")
 			if _, err := os.Stat(dump); err != nil {
 				continue
 			}
-			t.Run(filepath.Base(dir)+"/"+sc, func(t *testing.T) {
+			t.Run(line.Name+"/"+sc, func(t *testing.T) {
 				var oracle struct {
 					UNTasks []struct {
 						PID  int    `json:"pid"`
@@ -41,7 +39,7 @@ func TestWaitForRealKernel(t *testing.T) {
 				if b, err := os.ReadFile(filepath.Join(dir, "dumps", sc, "drgn.json")); err == nil {
 					json.Unmarshal(b, &oracle)
 				}
-				k, err := OpenWith(dump, filepath.Join(dir, "vmlinux"), Options{DebugDirs: []string{filepath.Join(dir, "debug-modules")}})
+				k, err := OpenWith(dump, line.Vmlinux(), Options{DebugDirs: []string{line.DebugModules()}})
 				if err != nil {
 					t.Fatal(err)
 				}

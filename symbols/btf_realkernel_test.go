@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vmtriage/vmtriage/symbols"
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // TestBTFMatchesDWARF compares, on every kernel line of the lab, the
@@ -22,22 +23,13 @@ import (
 //
 //	go test -tags realkernel -run TestBTFMatchesDWARF ./symbols
 func TestBTFMatchesDWARF(t *testing.T) {
-	cache := os.Getenv("VMTRIAGE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vmtriage")
-	}
-	lines, _ := filepath.Glob(filepath.Join(cache, "realkernel", "lines", "*"))
+	lines := labcache.Lines()
 	if len(lines) == 0 {
 		t.Skip("no lab cache (testdata/realkernel/lab.sh)")
 	}
-	for _, dir := range lines {
-		line := filepath.Base(dir)
+	for _, l := range lines {
+		line, vmlinux := l.Name, l.Vmlinux()
 		t.Run(line, func(t *testing.T) {
-			vmlinux := filepath.Join(dir, "vmlinux")
-			if _, err := os.Stat(vmlinux); err != nil {
-				t.Skip("no vmlinux")
-			}
 			im, err := symbols.Open(vmlinux)
 			if err != nil {
 				t.Fatal(err)
