@@ -257,6 +257,9 @@ func (k *Kernel) addModuleBTF() {
 		order = append(order, name)
 		return nil
 	}
+	if _, err := k.Addr("btf_modules"); err != nil && !k.hasMember("struct module", "btf_data") {
+		k.warnf("the kernel keeps no BTF of its modules (CONFIG_DEBUG_INFO_BTF_MODULES, 5.11+): without a vmlinux and the modules' debug files, the types of modules (ext4, jbd2, ...) are unknown")
+	}
 	// the copies bpf keeps (btf_module_notify, kernel/bpf/btf.c)
 	if head, err := k.Addr("btf_modules"); err == nil {
 		err := k.ListEach(head, func(node uint64) error {
@@ -394,8 +397,129 @@ func (k *Kernel) dumpImageTables() *imageTables {
 	return it
 }
 
+// maxImageScan bounds how much of the kernel image FindKallsyms reads.
+const maxImageScan = 128 << 20
+
 // FindKallsyms looks for the kallsyms tables of a kernel whose VMCOREINFO
-// does not name them (before 6.0).
+// does not name them (before 6.0), by their structure in the image from
+// _stext on, in the order scripts/kallsyms.c writes them (base-relative,
+// 4.6+): kallsyms_offsets, kallsyms_relative_base, kallsyms_num_syms,
+// kallsyms_names, kallsyms_markers, kallsyms_token_table and
+// kallsyms_token_index, each 8-byte aligned. The token index is found
+// first (256 increasing 16-bit offsets from 0, each past its token's
+// NUL in the table before it), then the markers before the table (one
+// 32-bit offset per 256 names, from 0), then the count before the names,
+// checked against the markers.
 func FindKallsyms(d *vmcore.Dump, mem *addrspace.Space) (symbols.KallsymsTables, error) {
-	return symbols.KallsymsTables{}, errors.New("not implemented")
+	var t symbols.KallsymsTables
+	v, ok := d.VMCoreInfoValue("SYMBOL(_stext)")
+	if !ok {
+		return t, errors.New("VMCOREINFO has no SYMBOL(_stext) to start from")
+	}
+	start, err := strconv.ParseUint(v, 16, 64)
+	if err != nil {
+		return t, err
+	}
+	img := make([]byte, 0, maxImageScan)
+	chunk := make([]byte, 2<<20)
+	misses := 0
+	for off := uint64(0); off < maxImageScan && misses < 8; off += uint64(len(chunk)) {
+		if mem.Read(start+off, chunk) != nil {
+			// pages the dump lacks (freed init memory, excluded by
+			// makedumpfile) read as zeros; the image ends where
+			// whole chunks are missing
+			misses++
+			for p := 0; p < len(chunk); p += 4096 {
+				if mem.Read(start+off+uint64(p), chunk[p:p+4096]) != nil {
+					clear(chunk[p : p+4096])
+				} else {
+					misses = 0
+				}
+			}
+		}
+		img = append(img, chunk...)
+	}
+	le := binary.LittleEndian
+	u32 := func(at int) uint32 { return le.Uint32(img[at:]) }
+	for idx := 0; idx+512 <= len(img); idx += 8 {
+		if le.Uint16(img[idx:]) != 0 || le.Uint16(img[idx+2:]) == 0 {
+			continue
+		}
+		good := true
+		for i := 1; i < 256 && good; i++ {
+			step := int(le.Uint16(img[idx+2*i:])) - int(le.Uint16(img[idx+2*i-2:]))
+			good = step >= 2 && step <= 64
+		}
+		if !good {
+			continue
+		}
+		last := int(le.Uint16(img[idx+510:]))
+		// the token table ends (NUL, then alignment) right before
+		for tab := idx - last - 2; tab >= idx-last-80 && tab >= 0; tab-- {
+			if tab%8 != 0 {
+				continue
+			}
+			ok := true
+			for i := 1; i < 256 && ok; i++ {
+				end := tab + int(le.Uint16(img[idx+2*i:])) - 1
+				ok = img[end] == 0 && img[end-1] != 0
+			}
+			if !ok {
+				continue
+			}
+			if tt, err := fromTokenTable(img, tab, u32); err == nil {
+				tt.TokenTable, tt.TokenIndex = start+uint64(tab), start+uint64(idx)
+				tt.Names += start
+				tt.NumSyms += start
+				tt.RelativeBase += start
+				tt.Offsets += start
+				return tt, nil
+			}
+		}
+	}
+	return t, fmt.Errorf("no kallsyms_token_index in the %d MiB of the kernel image after _stext", len(img)>>20)
 }
+
+// fromTokenTable finds the tables before kallsyms_token_table (image
+// offsets).
+func fromTokenTable(img []byte, tab int, u32 func(int) uint32) (symbols.KallsymsTables, error) {
+	var t symbols.KallsymsTables
+	// markers: increasing, from 0, ending before the token table
+	end := tab
+	for end >= 4 && u32(end-4) == 0 && end > tab-8 {
+		end -= 4 // alignment padding (a marker of 0 is only the first)
+	}
+	m := end - 4
+	for m >= 4 && u32(m-4) < u32(m) && u32(m) != 0 {
+		m -= 4
+	}
+	if u32(m) != 0 {
+		return t, errors.New("no kallsyms_markers")
+	}
+	nm := (end - m) / 4
+	if nm < 2 {
+		return t, errors.New("too few markers")
+	}
+	// names before the markers; the count before the names
+	for names := m - 8; names >= 8 && m-names < maxKallsymsNamesScan; names -= 8 {
+		n := int(u32(names - 8))
+		if n <= (nm-1)*256 || n > nm*256 {
+			continue
+		}
+		// the 256th name starts at markers[1]
+		p := names
+		for i := 0; i < 256 && p < m; i++ {
+			p += 1 + int(img[p])
+		}
+		if p-names != int(u32(m+4)) {
+			continue
+		}
+		t.Names, t.NumSyms, t.RelativeBase = uint64(names), uint64(names-8), uint64(names-16)
+		t.Offsets = uint64(names-16) - uint64((4*n+7)&^7)
+		return t, nil
+	}
+	return t, errors.New("no kallsyms_num_syms before the names")
+}
+
+// maxKallsymsNamesScan bounds the backward search for kallsyms_names.
+const maxKallsymsNamesScan = 16 << 20
