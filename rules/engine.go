@@ -1,7 +1,54 @@
-// Package rules is vmtriage's rule engine: it reads the kernel model once
-// (tasks, stacks, journals, direct-I/O requests) and runs every rule on
-// it. A rule has a stable ID, a title, references and the versions that fix
-// it, and returns findings with the evidence that proves them.
+// Package rules is vmtriage's rule engine: it reads the kernel model
+// (tasks, stacks, journals, direct-I/O requests) on demand, once, and runs
+// every registered rule on it.
+//
+// # The rule contract
+//
+// A rule is data plus one function (see Rule): its Meta (a stable ID, a
+// title, a Severity, references, the versions that fix the bug) and
+// Evaluate, which looks at the Context and returns the findings, an error
+// when it could not decide, or ErrNotApplicable (wrapped with the reason)
+// when the dump has nothing the rule examines. The report lists every rule
+// with what became of it (report.RuleRun: ran, not_applicable, failed).
+//
+// The Context computes what rules ask for on first use and remembers it:
+// c.Frames(t) (the unwound backtrace), c.Blocked(t), c.DIO(t) (the direct
+// I/O request a task sleeps on), c.BioCheck(d), c.HandleTransaction(t),
+// c.Journals(). A rule never prefetches: what no rule asks for is never
+// read from the dump.
+//
+// A finding carries generic evidence rows (report.EvidenceRow: label,
+// value, the address or task it is about) that every writer prints the
+// same way, and the rule's typed data in Details (report.DetailsOf of a
+// struct declared next to the rule), so no writer and no part of the
+// schema needs code for a particular rule. The engine fills a finding's
+// rule, title, severity, references and fixed-in versions from the Meta
+// when the rule leaves them empty.
+//
+// # Adding a rule
+//
+// One file, rules/NAME.go, with the rule's doc comment, its details type
+// (if any), and
+//
+//	func init() {
+//		Register(Rule{Meta: Meta{ID: "my-rule", Title: "...", Severity: report.Warning,
+//			References: []string{"..."}}, Evaluate: evalMyRule})
+//	}
+//
+//	func evalMyRule(c *Context) ([]report.Finding, error) {
+//		if nothing to look at {
+//			return nil, fmt.Errorf("%w: no X in this kernel", ErrNotApplicable)
+//		}
+//		...
+//		return []report.Finding{{Confidence: "high", Bucket: Bucket("my-rule", funcs, c.System.Release),
+//			Summary: "...", Evidence: []report.EvidenceRow{{Label: "x", Value: "..."}}}}, nil
+//	}
+//
+// and its test, rules/NAME_test.go (a seed core or a recorded kernel line
+// from testdata/lines that shows the hang, and one that does not). Rules
+// run and report in severity order (critical first), then by ID. If the
+// rule needs a new fact about the kernel, add a memoised accessor to the
+// Context in rules/context.go rather than reading it in NewContext.
 package rules
 
 import (
@@ -17,98 +64,76 @@ import (
 	"github.com/vmtriage/vmtriage/rules/report"
 )
 
+// Meta is what a rule is, as data: it fills the findings' headers and
+// the rules list of the report.
+type Meta struct {
+	ID         string          // stable, lower-case, dash-separated: the bucket prefix
+	Title      string          // one line, what the hang is
+	Severity   report.Severity // report.Critical, report.Warning or report.Info
+	References []string        // bug reports, commits, advisories, source files
+	FixedIn    []string        // kernel versions that carry the fix
+}
+
 // Rule recognises one kind of hang.
-type Rule interface {
-	ID() string
-	Evaluate(c *Context) []report.Finding
+type Rule struct {
+	Meta
+	// Evaluate returns the rule's findings (none when the dump is clean),
+	// an error wrapping ErrNotApplicable when the dump has nothing the rule
+	// examines, or another error when the rule could not decide.
+	Evaluate func(c *Context) ([]report.Finding, error)
 }
 
-// All lists the rules in the order they run and report.
+// ErrNotApplicable is returned (wrapped, with the reason) by a rule that
+// has nothing to examine in the dump.
+var ErrNotApplicable = errors.New("not applicable")
+
+var (
+	registry []Rule
+	ruleID   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+)
+
+// Register adds a rule; rule files call it from init. It panics on a
+// malformed or duplicate rule, so a mistake fails every test at once.
+func Register(r Rule) {
+	switch {
+	case !ruleID.MatchString(r.ID):
+		panic(fmt.Sprintf("rules: rule id %q is not lower-case-with-dashes", r.ID))
+	case r.Title == "" || r.Evaluate == nil:
+		panic(fmt.Sprintf("rules: rule %s needs a title and an Evaluate", r.ID))
+	case severityRank(r.Severity) < 0:
+		panic(fmt.Sprintf("rules: rule %s: unknown severity %q", r.ID, r.Severity))
+	}
+	for _, o := range registry {
+		if o.ID == r.ID {
+			panic("rules: rule " + r.ID + " registered twice")
+		}
+	}
+	registry = append(registry, r)
+}
+
+func severityRank(s report.Severity) int {
+	switch s {
+	case report.Critical:
+		return 0
+	case report.Warning:
+		return 1
+	case report.Info:
+		return 2
+	}
+	return -1
+}
+
+// All lists the rules in the order they run and report: by severity
+// (critical first), then by ID.
 func All() []Rule {
-	return []Rule{dioLostWakeup{}, journalStall{}, hungTasks{}}
-}
-
-// Context is what rules see: the kernel and what was read from it once.
-type Context struct {
-	K        *analyzer.Kernel
-	System   analyzer.System
-	Tasks    []analyzer.Task
-	ByAddr   map[uint64]*analyzer.Task
-	Frames   map[uint64][]analyzer.Frame // UN tasks' backtraces
-	Blocked  map[uint64]int64            // UN tasks' blocked seconds
-	DIOs     map[uint64]analyzer.DIO     // the dio each task in direct I/O sleeps on
-	Bios     map[uint64]BioCheck         // the bio slab check of each dio, by task
-	Journals []analyzer.Journal
-}
-
-// BioCheck is the result of looking for allocated bios that still point
-// at a dio (bi_private): I/O in flight for it.
-type BioCheck struct {
-	Ran      bool
-	InFlight []uint64
-	Account  string // what was checked, or why it could not be
-}
-
-// directIOFuncs are the frames of a task waiting in dio_await_one.
-var directIOFuncs = []string{"__blockdev_direct_IO", "dio_await_one", "dio_await_completion", "direct_io_worker", "do_blockdev_direct_IO"}
-
-// NewContext reads what the rules need.
-func NewContext(k *analyzer.Kernel) (*Context, error) {
-	tasks, err := k.Tasks()
-	if err != nil {
-		return nil, err
-	}
-	c := &Context{K: k, Tasks: tasks, ByAddr: map[uint64]*analyzer.Task{},
-		Frames: map[uint64][]analyzer.Frame{}, Blocked: map[uint64]int64{}, DIOs: map[uint64]analyzer.DIO{},
-		Bios: map[uint64]BioCheck{}}
-	for i := range tasks {
-		c.ByAddr[tasks[i].Addr] = &tasks[i]
-	}
-	if c.System, err = k.System(len(tasks)); err != nil {
-		return nil, err
-	}
-	for _, t := range tasks {
-		if t.StateName() != "UN" && !c.inDirectIO(t) {
-			continue
+	out := append([]Rule(nil), registry...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if a, b := severityRank(out[i].Severity), severityRank(out[j].Severity); a != b {
+			return a < b
 		}
-		fr, err := k.Backtrace(t)
-		if err != nil {
-			k.Warnf("task %d (%s): no backtrace: %v", t.PID, t.Comm, err)
-			continue
-		}
-		c.Frames[t.Addr] = fr
-		if t.StateName() == "UN" {
-			if b, err := k.BlockedSeconds(t); err == nil {
-				c.Blocked[t.Addr] = b
-			} else {
-				k.Warnf("task %d (%s): no blocked time: %v", t.PID, t.Comm, err)
-			}
-		}
-		if analyzer.HasFrame(fr, directIOFuncs...) {
-			if d, ok, err := k.FindDIO(t, fr); err == nil && ok {
-				c.DIOs[t.Addr] = d
-				bios, account, err := k.BiosPointingAt(d.Addr)
-				switch {
-				case errors.Is(err, analyzer.ErrNoSlabWalk):
-					c.Bios[t.Addr] = BioCheck{Account: "not run: " + err.Error() + " (SLUB keeps no list of full slabs)"}
-				case err != nil:
-					c.Bios[t.Addr] = BioCheck{Account: "not run: " + err.Error()}
-				default:
-					c.Bios[t.Addr] = BioCheck{Ran: true, InFlight: bios, Account: account}
-				}
-			}
-		}
-	}
-	if c.Journals, err = k.Journals(); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// inDirectIO is true for a running task with a dio (the negative variant
-// "running"): it is examined too, so the report can say why it is no hang.
-func (c *Context) inDirectIO(t analyzer.Task) bool {
-	return t.State == analyzer.TaskRunning && !t.Idle && t.JournalInfo != 0
+		return out[i].ID < out[j].ID
+	})
+	return out
 }
 
 // Analyze runs every rule and assembles the report. A corrupt dump can
@@ -145,12 +170,15 @@ func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 		Symbols:   &report.Symbols{Source: k.TypesFrom, Table: k.SymbolsFrom},
 		Findings:  []report.Finding{},
 		HungTasks: c.hungTasks(),
+		Rules:     []report.RuleRun{},
 	}
 	if !c.System.Time.IsZero() {
 		r.System.Time = c.System.Time.Format("2006-01-02T15:04:05Z")
 	}
 	for _, rule := range All() {
-		r.Findings = append(r.Findings, rule.Evaluate(c)...)
+		fs, run := evaluate(c, rule)
+		r.Findings = append(r.Findings, fs...)
+		r.Rules = append(r.Rules, run)
 	}
 	failures := k.Types.Failures()
 	for _, m := range sortedKeys(failures) {
@@ -167,6 +195,48 @@ func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// evaluate runs one rule: its findings get the rule's metadata, and a
+// rule that fails (or panics on a corrupt dump) fails alone. A cancelled
+// analysis is not a rule's failure: Analyze reports it.
+func evaluate(c *Context, rule Rule) (fs []report.Finding, run report.RuleRun) {
+	run = report.RuleRun{ID: rule.ID, Status: report.RuleRan}
+	defer func() {
+		if p := recover(); p != nil {
+			if c.K.Err() != nil {
+				panic(p)
+			}
+			fs, run.Status, run.Error = nil, report.RuleFailed, fmt.Sprintf("internal error (please report it): %v", p)
+		}
+	}()
+	fs, err := rule.Evaluate(c)
+	switch {
+	case errors.Is(err, ErrNotApplicable):
+		run.Status, run.Reason = report.RuleNotApplicable, strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrNotApplicable.Error()), ": ")
+		return nil, run
+	case err != nil:
+		run.Status, run.Error = report.RuleFailed, err.Error()
+		return nil, run
+	}
+	for i := range fs {
+		f := &fs[i]
+		f.Rule = rule.ID
+		if f.Title == "" {
+			f.Title = rule.Title
+		}
+		if f.Severity == "" {
+			f.Severity = rule.Severity
+		}
+		if f.References == nil {
+			f.References = rule.References
+		}
+		if f.FixedIn == nil {
+			f.FixedIn = rule.FixedIn
+		}
+	}
+	run.Findings = len(fs)
+	return fs, run
 }
 
 // kernelOf describes the kernel's detected features and memory layout.
@@ -191,47 +261,14 @@ func sortedKeys(m map[string]string) []string {
 	return out
 }
 
-// taskRef describes a task for a report.
-func (c *Context) taskRef(addr uint64, withStack bool) *report.TaskRef {
-	t, ok := c.ByAddr[addr]
-	if !ok {
-		return &report.TaskRef{PID: -1, Comm: "?", Task: report.Hex(addr)}
-	}
-	ref := &report.TaskRef{PID: t.PID, Comm: t.Comm, State: t.StateName(), CPU: t.CPU, Task: report.Hex(addr)}
-	if b, ok := c.Blocked[addr]; ok {
-		ref.BlockedSeconds = &b
-	}
-	if withStack {
-		for _, f := range c.Frames[addr] {
-			where := f.Slot
-			if where == 0 {
-				where = f.SP
-			}
-			ref.Backtrace = append(ref.Backtrace, fmt.Sprintf("[%#x] %s at %#x", where, f, f.Addr))
-		}
-	}
-	return ref
-}
-
-// journalOf finds the journal whose running or committing transaction is
-// the given one.
-func (c *Context) journalOf(transaction uint64) *analyzer.Journal {
-	for i := range c.Journals {
-		j := &c.Journals[i]
-		if transaction != 0 && (j.Transaction == transaction || j.Committing == transaction) {
-			return j
-		}
-	}
-	return nil
-}
-
 // hungTasks lists every UN task with what it waits on.
 func (c *Context) hungTasks() []report.HungTask {
 	waiting := map[uint64][]string{}
 	note := func(t uint64, format string, args ...any) {
 		waiting[t] = append(waiting[t], fmt.Sprintf(format, args...))
 	}
-	for _, j := range c.Journals {
+	journals, _ := c.Journals() // the journal-stall rule reports a failure
+	for _, j := range journals {
 		for _, t := range j.WaitLocked {
 			note(t, "journal of %s (%s): transaction 0x%x is %s", j.Mount, j.Device, j.Transaction, j.TState)
 		}
@@ -239,12 +276,13 @@ func (c *Context) hungTasks() []report.HungTask {
 			note(t, "journal commit of %s (%s): %d handle(s) still open on transaction 0x%x", j.Mount, j.Device, j.TUpdates, j.Transaction)
 		}
 	}
-	for _, t := range c.Tasks {
+	for i := range c.Tasks {
+		t := &c.Tasks[i]
 		if t.StateName() != "UN" {
 			continue
 		}
-		if d, ok := c.DIOs[t.Addr]; ok {
-			bc := c.Bios[t.Addr]
+		if d, ok := c.DIO(t); ok {
+			bc := c.BioCheck(d)
 			switch {
 			case d.Refcount > 1 && len(bc.InFlight) > 0:
 				note(t.Addr, "direct I/O in flight: dio 0x%x refcount %d, allocated bio 0x%x points at it", d.Addr, d.Refcount, bc.InFlight[0])
@@ -255,26 +293,24 @@ func (c *Context) hungTasks() []report.HungTask {
 			default:
 				note(t.Addr, "direct I/O that already completed: dio 0x%x refcount %d, nothing in flight (lost wakeup)", d.Addr, d.Refcount)
 			}
-		} else if analyzer.HasFrame(c.Frames[t.Addr], directIOFuncs...) {
+		} else if c.InDirectIO(t) {
 			note(t.Addr, "direct I/O: no struct dio naming this task as its waiter was found on its stack")
 		}
-		if t.JournalInfo == 0 {
-			continue
-		}
-		if _, tr, err := c.K.HandleTransaction(t); err == nil {
+		if tr, ok := c.HandleTransaction(t); ok {
 			if j := c.journalOf(tr); j != nil {
 				note(t.Addr, "holds a handle on transaction 0x%x of %s (%s, %s): the commit and every writer queued there wait for this task", tr, j.Mount, j.Device, j.TState)
 			}
 		}
 	}
 	out := []report.HungTask{}
-	for _, t := range c.Tasks {
+	for i := range c.Tasks {
+		t := &c.Tasks[i]
 		if t.StateName() != "UN" {
 			continue
 		}
 		h := report.HungTask{PID: t.PID, Comm: t.Comm, CPU: t.CPU, Task: report.Hex(t.Addr),
-			WaitChannel: analyzer.WaitChannel(c.Frames[t.Addr]), Waiting: strings.Join(waiting[t.Addr], "; ")}
-		if b, ok := c.Blocked[t.Addr]; ok {
+			WaitChannel: analyzer.WaitChannel(c.Frames(t)), Waiting: strings.Join(waiting[t.Addr], "; ")}
+		if b, ok := c.Blocked(t); ok {
 			h.BlockedSeconds = &b
 		}
 		out = append(out, h)

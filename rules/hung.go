@@ -6,6 +6,23 @@ import (
 	"github.com/vmtriage/vmtriage/rules/report"
 )
 
+// hung-tasks lists every task in uninterruptible sleep for longer than the
+// kernel's hung-task timeout.
+func init() {
+	Register(Rule{Meta: Meta{
+		ID:       "hung-tasks",
+		Title:    "Tasks blocked in uninterruptible sleep",
+		Severity: report.Warning,
+	}, Evaluate: evalHungTasks})
+}
+
+// HungDetails are the details of a hung-tasks finding: the threshold.
+type HungDetails struct {
+	ThresholdSeconds int64  `json:"threshold_seconds"`
+	ThresholdFrom    string `json:"threshold_from"`
+	Uninterruptible  int    `json:"uninterruptible"`
+}
+
 // defaultHungTaskSeconds is the threshold when the kernel has no hung-task
 // detector or has it switched off: the detector's own default
 // (CONFIG_DEFAULT_HUNG_TASK_TIMEOUT).
@@ -24,13 +41,8 @@ func hungTaskThreshold(c *Context) (int64, string) {
 	}
 }
 
-// hungTasks lists every task in uninterruptible sleep for longer than the
-// kernel's hung-task timeout.
-type hungTasks struct{}
-
-func (hungTasks) ID() string { return "hung-tasks" }
-
-func (r hungTasks) Evaluate(c *Context) []report.Finding {
+func evalHungTasks(c *Context) ([]report.Finding, error) {
+	const id = "hung-tasks"
 	all := c.hungTasks()
 	threshold, from := hungTaskThreshold(c)
 	var long []report.HungTask
@@ -40,7 +52,7 @@ func (r hungTasks) Evaluate(c *Context) []report.Finding {
 		}
 	}
 	if len(long) == 0 {
-		return nil
+		return nil, nil
 	}
 	var funcs []string
 	seen := map[string]bool{}
@@ -51,10 +63,15 @@ func (r hungTasks) Evaluate(c *Context) []report.Finding {
 		}
 	}
 	return []report.Finding{{
-		Rule: r.ID(), Title: "Tasks blocked in uninterruptible sleep",
-		Severity: "warning", Confidence: "high",
-		Bucket:  Bucket(r.ID(), funcs, c.System.Release),
-		Summary: fmt.Sprintf("%d of %d uninterruptible tasks blocked for %d s or more (longest %d s: %s %d); threshold: %s", len(long), len(all), threshold, *long[0].BlockedSeconds, long[0].Comm, long[0].PID, from),
+		Confidence: "high",
+		Bucket:     Bucket(id, funcs, c.System.Release),
+		Summary:    fmt.Sprintf("%d of %d uninterruptible tasks blocked for %d s or more (longest %d s: %s %d); threshold: %s", len(long), len(all), threshold, *long[0].BlockedSeconds, long[0].Comm, long[0].PID, from),
+		Evidence: []report.EvidenceRow{
+			{Label: "threshold", Value: fmt.Sprintf("%d s (%s)", threshold, from)},
+			{Label: "blocked longer", Value: fmt.Sprintf("%d of %d uninterruptible tasks", len(long), len(all))},
+			{Label: "longest", Value: fmt.Sprintf("%s %d, %d s in %s", long[0].Comm, long[0].PID, *long[0].BlockedSeconds, long[0].WaitChannel), Ref: report.TaskRefOf(uint64(long[0].Task))},
+		},
+		Details: report.DetailsOf(HungDetails{ThresholdSeconds: threshold, ThresholdFrom: from, Uninterruptible: len(all)}),
 		Tasks:   long,
-	}}
+	}}, nil
 }

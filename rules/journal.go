@@ -8,34 +8,59 @@ import (
 	"github.com/vmtriage/vmtriage/rules/report"
 )
 
-// journalStall is a jbd/jbd2 journal whose commit is stuck: the commit
+// journal-stall is a jbd/jbd2 journal whose commit is stuck: the commit
 // thread locked the running transaction (T_LOCKED) and waits for t_updates
 // to reach zero, while every other writer queues on
 // j_wait_transaction_locked. The root is whoever holds the open handle.
-type journalStall struct{}
+func init() {
+	Register(Rule{Meta: Meta{
+		ID:         "journal-stall",
+		Title:      "Journal commit stalled: transaction locked while a handle stays open",
+		Severity:   report.Critical,
+		References: []string{"fs/jbd/commit.c journal_commit_transaction()", "fs/jbd/transaction.c start_this_handle()"},
+	}, Evaluate: evalJournalStall})
+}
 
-func (journalStall) ID() string { return "journal-stall" }
+// JournalDetails are the details of a journal-stall finding: a journal
+// and the tasks stuck on it.
+type JournalDetails struct {
+	Device        string           `json:"device"`
+	Mount         string           `json:"mount"`
+	Journal       Hex              `json:"journal"`
+	Transaction   Hex              `json:"transaction"`
+	TState        string           `json:"t_state"`
+	TUpdates      int64            `json:"t_updates"`
+	CommitTask    *report.TaskRef  `json:"commit_task,omitempty"`
+	HandleHolders []report.TaskRef `json:"handle_holders,omitempty"`
+	WaitingTasks  int              `json:"waiting_tasks"`
+	WaitingByComm []report.Count   `json:"waiting_by_comm,omitempty"`
+	WaitingSample []report.TaskRef `json:"waiting_sample"`
+}
 
-func (r journalStall) Evaluate(c *Context) []report.Finding {
+func evalJournalStall(c *Context) ([]report.Finding, error) {
+	const id = "journal-stall"
+	journals, err := c.Journals()
+	if err != nil {
+		return nil, err
+	}
+	if len(journals) == 0 {
+		return nil, fmt.Errorf("%w: no mounted file system has a jbd/jbd2 journal", ErrNotApplicable)
+	}
 	var out []report.Finding
-	for i := range c.Journals {
-		j := &c.Journals[i]
+	for i := range journals {
+		j := &journals[i]
 		if j.TState != "T_LOCKED" || j.TUpdates <= 0 || len(j.WaitLocked) == 0 {
 			continue
 		}
-		ev := c.journalEvidence(j)
-		f := report.Finding{
-			Rule: r.ID(), Title: "Journal commit stalled: transaction locked while a handle stays open",
-			Severity: "critical", Confidence: "high", Journal: ev,
-			References: []string{"fs/jbd/commit.c journal_commit_transaction()", "fs/jbd/transaction.c start_this_handle()"},
-		}
+		ev := c.journalDetails(j)
+		f := report.Finding{Confidence: "high"}
 		rootFuncs := []string{"journal_commit_transaction"}
 		if len(ev.HandleHolders) > 0 {
 			h := ev.HandleHolders[0]
 			f.RootTask = &h
-			rootFuncs = append(rootFuncs, analyzer.WaitChannel(c.Frames[uint64(h.Task)]))
+			rootFuncs = append(rootFuncs, analyzer.WaitChannel(c.Frames(c.Task(uint64(h.Task)))))
 		}
-		f.Bucket = Bucket(r.ID(), rootFuncs, c.System.Release)
+		f.Bucket = Bucket(id, rootFuncs, c.System.Release)
 		f.Summary = fmt.Sprintf("journal of %s (%s): transaction 0x%x %s with t_updates %d; %d task(s) wait for it to unlock",
 			j.Mount, j.Device, j.Transaction, j.TState, j.TUpdates, len(j.WaitLocked))
 		f.Facts = []report.Fact{
@@ -44,10 +69,12 @@ func (r journalStall) Evaluate(c *Context) []report.Finding {
 			{Name: "commit thread waits on j_wait_updates", Holds: len(j.WaitUpdates) > 0, Evidence: taskList(c, j.WaitUpdates, 3)},
 			{Name: "writers wait on j_wait_transaction_locked", Holds: true, Evidence: fmt.Sprintf("%d tasks: %s", len(j.WaitLocked), taskList(c, j.WaitLocked, 5))},
 		}
+		f.Evidence = journalRows(ev)
+		f.Details = report.DetailsOf(ev)
 		f.Tree = c.journalTree(j, ev)
 		out = append(out, f)
 	}
-	return out
+	return out, nil
 }
 
 func taskList(c *Context, tasks []uint64, n int) string {
@@ -60,36 +87,58 @@ func taskList(c *Context, tasks []uint64, n int) string {
 		if i > 0 {
 			s += ", "
 		}
-		if t, ok := c.ByAddr[a]; ok {
-			s += fmt.Sprintf("%s %d", t.Comm, t.PID)
-		} else {
-			s += fmt.Sprintf("task 0x%x", a)
-		}
+		s += c.TaskName(a)
 	}
 	return s
 }
 
-// journalEvidence describes a journal: commit thread, handle holders (the
+// journalRows are the evidence rows of a journal.
+func journalRows(j *JournalDetails) []report.EvidenceRow {
+	rows := []report.EvidenceRow{
+		{Label: "journal", Value: fmt.Sprintf("%s (%s on %s)", j.Journal, j.Device, j.Mount), Ref: report.AddrRef(uint64(j.Journal))},
+		{Label: "transaction", Value: fmt.Sprintf("%s %s, t_updates %d", j.Transaction, j.TState, j.TUpdates), Ref: report.AddrRef(uint64(j.Transaction))},
+	}
+	commit := report.EvidenceRow{Label: "commit task", Value: "-"}
+	if j.CommitTask != nil {
+		commit.Value, commit.Ref = fmt.Sprintf("%s %d", j.CommitTask.Comm, j.CommitTask.PID), report.TaskRefOf(uint64(j.CommitTask.Task))
+	}
+	rows = append(rows, commit)
+	for _, h := range j.HandleHolders {
+		rows = append(rows, report.EvidenceRow{Label: "handle holder", Value: fmt.Sprintf("%s %d", h.Comm, h.PID), Ref: report.TaskRefOf(uint64(h.Task))})
+	}
+	waiting := fmt.Sprintf("%d tasks", j.WaitingTasks)
+	for i, n := range j.WaitingByComm {
+		sep := ", "
+		if i == 0 {
+			sep = " ("
+		}
+		waiting += fmt.Sprintf("%s%d %s", sep, n.Count, n.Name)
+	}
+	if len(j.WaitingByComm) > 0 {
+		waiting += ")"
+	}
+	return append(rows, report.EvidenceRow{Label: "waiting", Value: waiting})
+}
+
+// journalDetails describe a journal: commit thread, handle holders (the
 // tasks whose journal_info handle is on the transaction) and the queue.
-func (c *Context) journalEvidence(j *analyzer.Journal) *report.JournalEvidence {
-	ev := &report.JournalEvidence{Device: j.Device, Mount: j.Mount, Journal: report.Hex(j.Addr),
-		Transaction: report.Hex(j.Transaction), TState: j.TState, TUpdates: j.TUpdates,
+func (c *Context) journalDetails(j *analyzer.Journal) *JournalDetails {
+	ev := &JournalDetails{Device: j.Device, Mount: j.Mount, Journal: Hex(j.Addr),
+		Transaction: Hex(j.Transaction), TState: j.TState, TUpdates: j.TUpdates,
 		WaitingTasks: len(j.WaitLocked), WaitingSample: []report.TaskRef{}}
 	if j.CommitTask != 0 {
-		ev.CommitTask = c.taskRef(j.CommitTask, false)
+		ev.CommitTask = c.TaskRef(j.CommitTask, false)
 	}
-	for _, t := range c.Tasks {
-		if t.JournalInfo == 0 {
-			continue
-		}
-		if _, tr, err := c.K.HandleTransaction(t); err == nil && tr == j.Transaction && tr != 0 {
-			ev.HandleHolders = append(ev.HandleHolders, *c.taskRef(t.Addr, false))
+	for i := range c.Tasks {
+		t := &c.Tasks[i]
+		if tr, ok := c.HandleTransaction(t); ok && tr == j.Transaction {
+			ev.HandleHolders = append(ev.HandleHolders, *c.TaskRef(t.Addr, false))
 		}
 	}
 	counts := map[string]int{}
 	refs := make([]*report.TaskRef, len(j.WaitLocked))
 	for i, a := range j.WaitLocked {
-		refs[i] = c.taskRef(a, false)
+		refs[i] = c.TaskRef(a, false)
 		counts[refs[i].Comm]++
 	}
 	ev.WaitingSample = waitingSample(refs, waitingSampleSize)
@@ -145,7 +194,7 @@ func waitingSample(queue []*report.TaskRef, n int) []report.TaskRef {
 }
 
 // journalTree draws who waits on whom: writers -> commit thread -> holder.
-func (c *Context) journalTree(j *analyzer.Journal, ev *report.JournalEvidence) *report.Node {
+func (c *Context) journalTree(j *analyzer.Journal, ev *JournalDetails) *report.Node {
 	byComm := ""
 	for i, n := range ev.WaitingByComm {
 		if i > 0 {
@@ -158,7 +207,7 @@ func (c *Context) journalTree(j *analyzer.Journal, ev *report.JournalEvidence) *
 	commit := &report.Node{Label: "commit thread (not found on j_wait_updates)"}
 	if ev.CommitTask != nil {
 		commit.Label = fmt.Sprintf("%s %d waiting on t_updates %d (j_wait_updates) in %s, transaction 0x%x",
-			ev.CommitTask.Comm, ev.CommitTask.PID, j.TUpdates, analyzer.WaitChannel(c.Frames[uint64(ev.CommitTask.Task)]), j.Transaction)
+			ev.CommitTask.Comm, ev.CommitTask.PID, j.TUpdates, analyzer.WaitChannel(c.Frames(c.Task(uint64(ev.CommitTask.Task)))), j.Transaction)
 	}
 	root.Children = []*report.Node{commit}
 	for _, h := range ev.HandleHolders {
@@ -166,18 +215,20 @@ func (c *Context) journalTree(j *analyzer.Journal, ev *report.JournalEvidence) *
 		if h.BlockedSeconds != nil {
 			label += fmt.Sprintf(", blocked %d s", *h.BlockedSeconds)
 		}
-		if wc := analyzer.WaitChannel(c.Frames[uint64(h.Task)]); wc != "" {
+		if wc := analyzer.WaitChannel(c.Frames(c.Task(uint64(h.Task)))); wc != "" {
 			label += " in " + wc
 		}
-		if d, ok := c.DIOs[uint64(h.Task)]; ok {
-			label += fmt.Sprintf(" on dio 0x%x (refcount %d)", d.Addr, d.Refcount)
+		if ht := c.Task(uint64(h.Task)); ht != nil && examined(ht) {
+			if d, ok := c.DIO(ht); ok {
+				label += fmt.Sprintf(" on dio 0x%x (refcount %d)", d.Addr, d.Refcount)
+			}
 		}
 		commit.Children = append(commit.Children, &report.Node{Label: label})
 	}
 	return root
 }
 
-func sampleAddrs(ev *report.JournalEvidence) []uint64 {
+func sampleAddrs(ev *JournalDetails) []uint64 {
 	var out []uint64
 	for _, t := range ev.WaitingSample {
 		out = append(out, uint64(t.Task))

@@ -213,7 +213,7 @@ func testScenario(t *testing.T, sdir, sc, vmlinux string, debug []string) {
 				if u.DIO == nil {
 					continue
 				}
-				d, ok := c.DIOs[hexv(u.Task)]
+				d, ok := c.DIOs()[hexv(u.Task)]
 				if !ok {
 					t.Errorf("pid %d: no dio found, drgn has %s", u.PID, u.DIO.DIO)
 					continue
@@ -233,13 +233,17 @@ func testScenario(t *testing.T, sdir, sc, vmlinux string, debug []string) {
 					continue
 				}
 				var got *analyzer.Journal
-				for i := range c.Journals {
-					if c.Journals[i].Addr == hexv(oj.Journal) {
-						got = &c.Journals[i]
+				journals, err := c.Journals()
+				if err != nil {
+					t.Errorf("journals: %v", err)
+				}
+				for i := range journals {
+					if journals[i].Addr == hexv(oj.Journal) {
+						got = &journals[i]
 					}
 				}
 				if got == nil {
-					t.Errorf("journal %s not found (vmtriage has %d journals)", oj.Journal, len(c.Journals))
+					t.Errorf("journal %s not found (vmtriage has %d journals)", oj.Journal, len(journals))
 					continue
 				}
 				var waiting, holders []drgnPID
@@ -308,13 +312,14 @@ func testScenario(t *testing.T, sdir, sc, vmlinux string, debug []string) {
 					if err != nil {
 						t.Errorf("without VMCOREINFO: %v", err)
 					} else {
-						if k2.Syms.Slide() != k.Syms.Slide() || len(c2.DIOs) != len(c.DIOs) || len(c2.Tasks) != len(c.Tasks) {
+						dios, dios2 := c.DIOs(), c2.DIOs()
+						if k2.Syms.Slide() != k.Syms.Slide() || len(dios2) != len(dios) || len(c2.Tasks) != len(c.Tasks) {
 							t.Errorf("without VMCOREINFO: slide 0x%x, %d tasks, %d dios; with it: 0x%x, %d, %d",
-								k2.Syms.Slide(), len(c2.Tasks), len(c2.DIOs), k.Syms.Slide(), len(c.Tasks), len(c.DIOs))
+								k2.Syms.Slide(), len(c2.Tasks), len(dios2), k.Syms.Slide(), len(c.Tasks), len(dios))
 						}
-						for a, d := range c.DIOs {
-							if c2.DIOs[a].Addr != d.Addr || c2.DIOs[a].Refcount != d.Refcount {
-								t.Errorf("without VMCOREINFO: dio of task 0x%x is %+v, with it %+v", a, c2.DIOs[a], d)
+						for a, d := range dios {
+							if dios2[a].Addr != d.Addr || dios2[a].Refcount != d.Refcount {
+								t.Errorf("without VMCOREINFO: dio of task 0x%x is %+v, with it %+v", a, dios2[a], d)
 							}
 						}
 					}
@@ -341,7 +346,10 @@ func testScenario(t *testing.T, sdir, sc, vmlinux string, debug []string) {
 			if f := finding(r, "dio-lost-wakeup"); (f != nil) != want.lostWakeup {
 				t.Errorf("dio-lost-wakeup found = %v, want %v", f != nil, want.lostWakeup)
 			} else if f != nil {
-				e := f.Evidence
+				var e rules.DIODetails
+				if err := f.DecodeDetails(&e); err != nil {
+					t.Errorf("dio-lost-wakeup details: %v", err)
+				}
 				// B sleeps with the hung-task timer armed, B-notimeout for good;
 				// C's async write waited because it was partial
 				if armed := sc != "B-notimeout"; e.TimeoutArmed != armed {
@@ -353,8 +361,8 @@ func testScenario(t *testing.T, sdir, sc, vmlinux string, debug []string) {
 			}
 			if f := finding(r, "journal-stall"); (f != nil) != want.journal {
 				t.Errorf("journal-stall found = %v, want %v", f != nil, want.journal)
-			} else if f != nil && (f.Journal == nil || f.Journal.CommitTask == nil || f.Tree == nil || f.Journal.WaitingTasks == 0) {
-				t.Errorf("journal-stall without commit thread, tree or waiters: %+v", f.Journal)
+			} else if jd := journalDetails(t, f); f != nil && (jd.CommitTask == nil || f.Tree == nil || jd.WaitingTasks == 0) {
+				t.Errorf("journal-stall without commit thread, tree or waiters: %+v", jd)
 			} else if f != nil {
 				// the jbd2 tree: the commit thread and the handle holder drgn names are in it
 				labels := strings.Join(treeLabels(f.Tree), "\n")
@@ -485,4 +493,16 @@ func checkCrashPS(t *testing.T, c *crashOracle, format string, tasks []analyzer.
 		}
 		t.Errorf("ps: %d of %d (crash) / %d (vmtriage) tasks differ from %s (%s): %s", n, len(c.PS), len(tasks), c.Tool, format, strings.Join(diffs, "; "))
 	}
+}
+
+// journalDetails decodes a journal-stall finding's details (zero for nil).
+func journalDetails(t *testing.T, f *report.Finding) rules.JournalDetails {
+	t.Helper()
+	var jd rules.JournalDetails
+	if f != nil {
+		if err := f.DecodeDetails(&jd); err != nil {
+			t.Errorf("journal-stall details: %v", err)
+		}
+	}
+	return jd
 }

@@ -110,7 +110,10 @@ func checkSeed(t *testing.T, r *report.Report, c seedCase) {
 		t.Errorf("root task = %+v (blocked %v), want pid %d oracle cpu %d task %s blocked %d",
 			rt, rt.BlockedSeconds, c.pid, c.cpu, c.task, c.blocked)
 	}
-	e := f.Evidence
+	var e rules.DIODetails
+	if err := f.DecodeDetails(&e); err != nil {
+		t.Fatalf("dio-lost-wakeup details: %v", err)
+	}
 	if e.DIO.String() != c.dio || e.Refcount != 1 || e.Waiter.String() != c.task || e.BioList != 0 ||
 		e.IsAsync != 1 || e.Result != 0xe00 || e.Size != 0x100000 || e.File != c.file || e.PartialWrite == "" {
 		t.Errorf("evidence = %+v, want dio %s refcount 1 waiter %s bio_list 0 file %s", e, c.dio, c.task, c.file)
@@ -129,7 +132,11 @@ func checkSeed(t *testing.T, r *report.Report, c seedCase) {
 	if js == nil {
 		t.Fatalf("no journal-stall finding")
 	}
-	for _, j := range []*report.JournalEvidence{js.Journal, f.Journal} {
+	var jd rules.JournalDetails
+	if err := js.DecodeDetails(&jd); err != nil {
+		t.Fatalf("journal-stall details: %v", err)
+	}
+	for _, j := range []*rules.JournalDetails{&jd, e.Journal} {
 		if j == nil {
 			t.Fatalf("finding without journal evidence")
 		}
@@ -147,8 +154,8 @@ func checkSeed(t *testing.T, r *report.Report, c seedCase) {
 			t.Errorf("waiting sample %+v lacks %s %d", j.WaitingSample, c.sampleComm, c.samplePID)
 		}
 	}
-	if len(js.Journal.HandleHolders) != 1 || js.Journal.HandleHolders[0].PID != c.pid {
-		t.Errorf("handle holders = %+v, want pid %d", js.Journal.HandleHolders, c.pid)
+	if len(jd.HandleHolders) != 1 || jd.HandleHolders[0].PID != c.pid {
+		t.Errorf("handle holders = %+v, want pid %d", jd.HandleHolders, c.pid)
 	}
 	if len(r.HungTasks) != c.waiting+2 {
 		t.Errorf("%d hung tasks, want %d (waiters + kjournald + root)", len(r.HungTasks), c.waiting+2)
@@ -236,12 +243,13 @@ func normalize(t *testing.T, r *report.Report) map[string]any {
 	t.Helper()
 	r.Dump = report.Dump{Format: r.Dump.Format}
 	for i := range r.Findings {
-		if e := r.Findings[i].Evidence; e != nil {
-			e.FoundAt = 0
-			if e.IOCB != nil {
-				e.IOCB.Copy = nil
+		if d := r.Findings[i].Details; r.Findings[i].Rule == "dio-lost-wakeup" && d != nil {
+			delete(d, "found_at")
+			if io, ok := d["iocb"].(map[string]any); ok {
+				delete(io, "stack_copy")
 			}
 		}
+		r.Findings[i].Evidence = nil // rows quote the addresses of stack slots and copies
 		r.Findings[i].Facts = nil
 	}
 	b, err := json.Marshal(r)

@@ -86,9 +86,10 @@ func testSlabScenario(t *testing.T, lab, dir, sdir, sc, bin string) {
 	pages, unreadable, took := k.SlabScanStats()
 	t.Logf("context in %v; memory map: %d struct pages read in %v (%d unreadable)", time.Since(start).Round(time.Millisecond), pages, took.Round(time.Millisecond), unreadable)
 	var addrs []uint64
-	for task, d := range c.DIOs {
+	dios := c.DIOs()
+	for task, d := range dios {
 		addrs = append(addrs, d.Addr)
-		bc := c.Bios[task]
+		bc := c.BioCheck(d)
 		if !bc.Ran {
 			t.Errorf("task 0x%x dio 0x%x: bio check did not run: %s", task, d.Addr, bc.Account)
 			continue
@@ -106,7 +107,7 @@ func testSlabScenario(t *testing.T, lab, dir, sdir, sc, bin string) {
 			}
 		}
 	}
-	if len(c.DIOs) == 0 {
+	if len(dios) == 0 {
 		t.Fatalf("%s: no dio found", sc)
 	}
 	if sc != "A" {
@@ -130,7 +131,7 @@ func testSlabScenario(t *testing.T, lab, dir, sdir, sc, bin string) {
 	}
 	// and a free object of each dio's slab, if there is one: the freelists
 	// (hardened, per-CPU, sheaves) must be read as crash reads them
-	for _, d := range c.DIOs {
+	for _, d := range dios {
 		o, err := k.SlabOf(d.Addr)
 		if err != nil {
 			t.Errorf("SlabOf(dio 0x%x): %v", d.Addr, err)

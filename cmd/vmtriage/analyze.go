@@ -47,15 +47,15 @@ tables for unwinding (no inline frames, no frame locals).`,
 	}
 	cmd.Flags().StringVar(&vmlinux, "vmlinux", "", "vmlinux with debug info of the dumped kernel (default: found by build-id or release)")
 	cmd.Flags().BoolVar(&noVmlinux, "no-vmlinux", false, "analyse without a vmlinux: symbols from the dump's kallsyms, types from its BTF (what is done when no vmlinux is found)")
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or markdown")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json, markdown or html (one self-contained page)")
 	cmd.Flags().StringVar(&types, "types", "", "where type layouts come from: btf or dwarf (default: the vmlinux's BTF when it has one, else DWARF)")
 	cmd.Flags().StringArrayVar(&debugDirs, "debug-dir", nil, "directory with the vmlinux (by build-id or release) and the modules' debug info (NAME.ko, searched recursively); repeatable")
 	return cmd
 }
 
 func checkFormat(format string) error {
-	if format != "table" && format != "json" && format != "markdown" {
-		return fmt.Errorf("unknown --format %q (want table, json or markdown)", format)
+	if format != "table" && format != "json" && format != "markdown" && format != "html" {
+		return fmt.Errorf("unknown --format %q (want table, json, markdown or html)", format)
 	}
 	return nil
 }
@@ -72,6 +72,8 @@ func writeReport(w io.Writer, k *analyzer.Kernel, format string) error {
 		err = rpt.WriteJSON(w, r)
 	case "markdown":
 		err = rpt.WriteMarkdown(w, r)
+	case "html":
+		err = rpt.WriteHTML(w, r)
 	default:
 		err = rpt.WriteTableWidth(w, r, outputWidth(w))
 	}

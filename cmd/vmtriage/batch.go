@@ -25,6 +25,7 @@ func newBatchCmd() *cobra.Command {
 		vmlinux     string
 		debugDirs   []string
 		summaryJSON string
+		htmlDir     string
 		progress    string
 	)
 	cmd := &cobra.Command{
@@ -81,6 +82,12 @@ dump, 1 findings, 2 the batch itself failed.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "vmtriage: %d dumps found, %d in this shard, %d already done, %d analysed (%d failed); results in %s\n",
 				res.Found, res.Selected, res.Skipped, res.Analysed, res.Failed, opt.Out)
+			if htmlDir != "" {
+				if err := batch.WriteHTML(htmlDir, res.Records, res.Summary); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "vmtriage: HTML report in %s\n", filepath.Join(htmlDir, "index.html"))
+			}
 			return finishSummary(cmd.OutOrStdout(), res.Summary, summaryJSON)
 		},
 	}
@@ -93,6 +100,7 @@ dump, 1 findings, 2 the batch itself failed.`,
 	f.StringVar(&vmlinux, "vmlinux", "", "vmlinux to use when a dump's is not found otherwise")
 	f.StringArrayVar(&debugDirs, "debug-dir", nil, "directory searched for each dump's vmlinux by build-id and release (repeatable)")
 	f.StringVar(&summaryJSON, "summary-json", "", "also write the bucket summary as JSON to this file")
+	f.StringVar(&htmlDir, "html", "", "also write an HTML report into this directory: index.html (the buckets) and a page per dump")
 	f.BoolVar(&opt.Fsync, "fsync", false, "fsync the output after every line")
 	f.DurationVar(&opt.Timeout, "timeout", 10*time.Minute, "give up on a dump whose analysis takes longer, with an error record (0: no limit)")
 	f.StringVar(&progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, log lines otherwise), bar, log or none")

@@ -29,7 +29,7 @@ func newDemoCmd() *cobra.Command {
 			return writeReport(cmd.OutOrStdout(), k, format)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or markdown")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json, markdown or html (one self-contained page)")
 	return cmd
 }
 

@@ -101,7 +101,7 @@ func TestDemoJSON(t *testing.T) {
 		t.Fatalf("demo JSON does not parse: %v", err)
 	}
 	if r.Schema != report.Schema || len(r.Findings) == 0 || r.Findings[0].Rule != "dio-lost-wakeup" ||
-		r.Findings[0].Evidence.DIO != 0x1010012b800 {
+		r.Findings[0].Details["dio"] != "0x1010012b800" {
 		t.Errorf("demo JSON: schema %q findings %+v", r.Schema, r.Findings)
 	}
 	// the contract's keys, spelled as rules/report/schema.json says
@@ -122,7 +122,7 @@ func TestDemoJSON(t *testing.T) {
 		}
 	}
 	f := raw["findings"].([]any)[0].(map[string]any)
-	for _, k := range []string{"rule", "title", "severity", "confidence", "bucket", "references", "fixed_in", "root_task", "evidence", "journal"} {
+	for _, k := range []string{"rule", "title", "severity", "confidence", "bucket", "references", "fixed_in", "root_task", "evidence", "details"} {
 		if _, ok := f[k]; !ok {
 			t.Errorf("finding lacks %q", k)
 		}

@@ -57,6 +57,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	for i, f := range r.Findings {
 		p.mdFinding(i+1, f)
 	}
+	if len(r.Rules) > 0 {
+		p.linef("")
+		p.linef("Rules %s.", mdText(rulesLine(r.Rules)))
+	}
 
 	if len(r.HungTasks) > 0 {
 		p.linef("")
@@ -86,7 +90,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 
 func (p *printer) mdFinding(n int, f Finding) {
 	p.linef("")
-	p.linef("#### %d. %s `%s`: %s", n, strings.ToUpper(f.Severity), f.Rule, mdText(f.Title))
+	p.linef("#### %d. %s `%s`: %s", n, strings.ToUpper(string(f.Severity)), f.Rule, mdText(f.Title))
 	p.linef("")
 	p.linef("- **Bucket** `%s`, confidence %s", mdCode(f.Bucket), mdText(f.Confidence))
 	p.linef("- %s", mdText(f.Summary))
@@ -112,26 +116,10 @@ func (p *printer) mdFinding(n int, f Finding) {
 			p.linef("```")
 		}
 	}
-	if e := f.Evidence; e != nil {
-		rows := [][]string{
-			{"dio", "`" + e.DIO.String() + "` (" + mdText(dioFoundBy(e)) + ")"},
-			{"refcount", fmt.Sprint(e.Refcount)},
-			{"waiter", "`" + e.Waiter.String() + "`"},
-			{"bio_list", "`" + e.BioList.String() + "`"},
-			{"is_async", fmt.Sprint(e.IsAsync)},
-			{"result / size", fmt.Sprintf("0x%x / 0x%x", e.Result, e.Size)},
-			{"inode", "`" + e.Inode.String() + "`"},
-		}
-		if io := e.IOCB; io != nil {
-			rows = append(rows, []string{"iocb", fmt.Sprintf("%s fd %d buf `%s` nbytes 0x%x offset `%s` (kiocb `%s`)",
-				io.Opcode, io.FD, io.Buf, io.NBytes, io.Offset, io.Kiocb)})
-		}
-		if e.File != "" {
-			rows = append(rows, []string{"file", "`" + mdCode(e.File) + "`"})
-		}
-		rows = append(rows, []string{"bio slab check", mdText(e.BioSlabCheck)})
-		if e.PartialWrite != "" {
-			rows = append(rows, []string{"why an async write waited", mdText(e.PartialWrite)})
+	if len(f.Evidence) > 0 {
+		var rows [][]string
+		for _, e := range f.Evidence {
+			rows = append(rows, []string{mdText(e.Label), mdValue(e)})
 		}
 		p.linef("")
 		p.mdTable([]string{"Evidence", "Value"}, rows)
@@ -147,16 +135,6 @@ func (p *printer) mdFinding(n int, f Finding) {
 		}
 		p.linef("")
 		p.mdTable([]string{"Holds", "Fact", "Evidence"}, rows)
-	}
-	if j := f.Journal; j != nil {
-		commit := "-"
-		if j.CommitTask != nil {
-			commit = fmt.Sprintf("%s %d", mdText(j.CommitTask.Comm), j.CommitTask.PID)
-		}
-		p.linef("")
-		p.mdTable([]string{"Journal", "Device", "Mount", "Transaction", "t_state", "t_updates", "Commit task", "Waiting"},
-			[][]string{{"`" + j.Journal.String() + "`", mdText(j.Device), "`" + mdCode(j.Mount) + "`", "`" + j.Transaction.String() + "`",
-				j.TState, fmt.Sprint(j.TUpdates), commit, fmt.Sprint(j.WaitingTasks)}})
 	}
 	if f.Tree != nil {
 		p.linef("")
@@ -193,3 +171,15 @@ var mdCodeEscaper = strings.NewReplacer("`", "'", "|", "\\|", "\n", " ", "\r", "
 
 // mdCode makes text safe inside a single-backtick code span in a table.
 func mdCode(s string) string { return mdCodeEscaper.Replace(s) }
+
+// mdValue renders an evidence value: a single word (an address, a path)
+// as code, and so the address a value about an object starts with.
+func mdValue(e EvidenceRow) string {
+	if e.Value != "" && !strings.ContainsAny(e.Value, " \t\n") {
+		return "`" + mdCode(e.Value) + "`"
+	}
+	if addr := strings.TrimPrefix(e.Ref, "task:"); addr != "" && strings.HasPrefix(e.Value, addr+" ") {
+		return "`" + addr + "`" + mdText(e.Value[len(addr):])
+	}
+	return mdText(e.Value)
+}

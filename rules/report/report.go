@@ -45,8 +45,40 @@ type Report struct {
 	Symbols   *Symbols   `json:"symbols,omitempty"`
 	Findings  []Finding  `json:"findings"`
 	HungTasks []HungTask `json:"hung_tasks"`
-	Warnings  []string   `json:"warnings,omitempty"`
+	// Rules says what became of every rule: ran, not applicable, failed.
+	Rules    []RuleRun `json:"rules,omitempty"`
+	Warnings []string  `json:"warnings,omitempty"`
 }
+
+// RuleStatus is what became of a rule in an analysis.
+type RuleStatus string
+
+// A rule ran (with or without findings), had nothing to examine in the
+// dump, or could not decide.
+const (
+	RuleRan           RuleStatus = "ran"
+	RuleNotApplicable RuleStatus = "not_applicable"
+	RuleFailed        RuleStatus = "failed"
+)
+
+// RuleRun is one rule's outcome.
+type RuleRun struct {
+	ID       string     `json:"id"`
+	Status   RuleStatus `json:"status"`
+	Findings int        `json:"findings"`
+	Reason   string     `json:"reason,omitempty"` // why it was not applicable
+	Error    string     `json:"error,omitempty"`  // why it failed
+}
+
+// Severity is how bad a finding is.
+type Severity string
+
+// The severities of findings.
+const (
+	Critical Severity = "critical" // the machine (or a service on it) is hung
+	Warning  Severity = "warning"  // something is stuck that may be the cause or a symptom
+	Info     Severity = "info"     // worth knowing, not a hang
+)
 
 // Tool names the program that wrote the report.
 type Tool struct {
@@ -133,21 +165,65 @@ type System struct {
 
 // Finding is one recognised problem with its evidence.
 type Finding struct {
-	Rule       string           `json:"rule"`
-	Title      string           `json:"title"`
-	Severity   string           `json:"severity"`
-	Confidence string           `json:"confidence"`
-	Bucket     string           `json:"bucket"`
-	Summary    string           `json:"summary"`
-	Verdict    string           `json:"verdict,omitempty"`
-	References []string         `json:"references,omitempty"`
-	FixedIn    []string         `json:"fixed_in,omitempty"`
-	RootTask   *TaskRef         `json:"root_task,omitempty"`
-	Evidence   *DIOEvidence     `json:"evidence,omitempty"`
-	Journal    *JournalEvidence `json:"journal,omitempty"`
-	Facts      []Fact           `json:"facts,omitempty"`
-	Tree       *Node            `json:"tree,omitempty"`
-	Tasks      []HungTask       `json:"tasks,omitempty"`
+	Rule       string   `json:"rule"`
+	Title      string   `json:"title"`
+	Severity   Severity `json:"severity"`
+	Confidence string   `json:"confidence"`
+	Bucket     string   `json:"bucket"`
+	Summary    string   `json:"summary"`
+	Verdict    string   `json:"verdict,omitempty"`
+	References []string `json:"references,omitempty"`
+	FixedIn    []string `json:"fixed_in,omitempty"`
+	RootTask   *TaskRef `json:"root_task,omitempty"`
+	// Evidence is what proves the finding, as rows every writer prints
+	// the same way.
+	Evidence []EvidenceRow `json:"evidence,omitempty"`
+	// Details is the rule's own data (its typed evidence), for programs;
+	// see DetailsOf and DecodeDetails.
+	Details map[string]any `json:"details,omitempty"`
+	Facts   []Fact         `json:"facts,omitempty"`
+	Tree    *Node          `json:"tree,omitempty"`
+	Tasks   []HungTask     `json:"tasks,omitempty"`
+}
+
+// EvidenceRow is one line of a finding's evidence.
+type EvidenceRow struct {
+	Label string `json:"label"`
+	Value string `json:"value"`
+	// Ref is the kernel object the row is about, when it is one: an
+	// address ("0x...") or a task ("task:0x...", its task_struct).
+	Ref string `json:"ref,omitempty"`
+}
+
+// AddrRef is the Ref of a row about the object at addr.
+func AddrRef(addr uint64) string { return Hex(addr).String() }
+
+// TaskRefOf is the Ref of a row about the task at addr.
+func TaskRefOf(addr uint64) string { return "task:" + Hex(addr).String() }
+
+// DetailsOf turns a rule's typed details (a struct with JSON tags) into a
+// finding's Details: what its JSON says, as maps, slices, strings,
+// float64s and bools, so that a report read back from JSON is the same.
+func DetailsOf(v any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("report: details %T: %v", v, err))
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(fmt.Sprintf("report: details %T are not an object: %v", v, err))
+	}
+	return m
+}
+
+// DecodeDetails reads the finding's Details into v (the rule's details
+// type).
+func (f *Finding) DecodeDetails(v any) error {
+	b, err := json.Marshal(f.Details)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }
 
 // TaskRef identifies a task.
@@ -159,56 +235,6 @@ type TaskRef struct {
 	Task           Hex      `json:"task"`
 	BlockedSeconds *int64   `json:"blocked_seconds,omitempty"`
 	Backtrace      []string `json:"backtrace,omitempty"`
-}
-
-// IOCB is the AIO request being submitted.
-type IOCB struct {
-	Opcode string `json:"opcode"`
-	FD     int    `json:"fd"`
-	Buf    Hex    `json:"buf"`
-	NBytes uint64 `json:"nbytes"`
-	Offset Hex    `json:"offset"`
-	Kiocb  Hex    `json:"kiocb"`
-	Copy   *Hex   `json:"stack_copy,omitempty"`
-}
-
-// DIOEvidence is the direct-I/O request a task sleeps on.
-type DIOEvidence struct {
-	DIO Hex `json:"dio"`
-	// FoundBy says how the dio was found: the frame's local variable, or
-	// (FoundAt) a pointer on the stack.
-	FoundBy      string `json:"found_by,omitempty"`
-	FoundAt      Hex    `json:"found_at,omitempty"`
-	Refcount     int64  `json:"refcount"`
-	Waiter       Hex    `json:"waiter"`
-	BioList      Hex    `json:"bio_list"`
-	IsAsync      int64  `json:"is_async"`
-	Result       int64  `json:"result"`
-	Size         uint64 `json:"size"`
-	IOCB         *IOCB  `json:"iocb,omitempty"`
-	File         string `json:"file,omitempty"`
-	Inode        Hex    `json:"inode"`
-	PartialWrite string `json:"partial_write,omitempty"`
-	BioSlabCheck string `json:"bio_slab_check"`
-	// TimeoutArmed says whether the sleep has a timer (current kernels
-	// sleep in io_schedule_timeout(hung_task_timeout_secs/2) and recheck).
-	TimeoutArmed bool   `json:"timeout_armed"`
-	Timeout      string `json:"timeout,omitempty"`
-}
-
-// JournalEvidence is a journal and the tasks stuck on it.
-type JournalEvidence struct {
-	Device        string    `json:"device"`
-	Mount         string    `json:"mount"`
-	Journal       Hex       `json:"journal"`
-	Transaction   Hex       `json:"transaction"`
-	TState        string    `json:"t_state"`
-	TUpdates      int64     `json:"t_updates"`
-	CommitTask    *TaskRef  `json:"commit_task,omitempty"`
-	HandleHolders []TaskRef `json:"handle_holders,omitempty"`
-	WaitingTasks  int       `json:"waiting_tasks"`
-	WaitingByComm []Count   `json:"waiting_by_comm,omitempty"`
-	WaitingSample []TaskRef `json:"waiting_sample"`
 }
 
 // Count is a name and how many.

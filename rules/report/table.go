@@ -64,6 +64,10 @@ func WriteTableWidth(w io.Writer, r *Report, width int) error {
 	for i, f := range r.Findings {
 		p.finding(i+1, f)
 	}
+	if len(r.Rules) > 0 {
+		p.linef("")
+		p.linef("  rules %s", rulesLine(r.Rules))
+	}
 
 	p.section(fmt.Sprintf("HUNG TASKS (%d in uninterruptible sleep)", len(r.HungTasks)))
 	var hung [][]string
@@ -333,7 +337,7 @@ func FitColumns(header []string, rows [][]string, width int) ([]string, [][]stri
 
 func (p *printer) finding(n int, f Finding) {
 	p.linef("")
-	p.linef("[%d] %s %s: %s", n, strings.ToUpper(f.Severity), f.Rule, f.Title)
+	p.linef("[%d] %s %s: %s", n, strings.ToUpper(string(f.Severity)), f.Rule, f.Title)
 	p.linef("    bucket %s, confidence %s", f.Bucket, f.Confidence)
 	p.linef("    %s", f.Summary)
 	if f.Verdict != "" {
@@ -347,40 +351,13 @@ func (p *printer) finding(n int, f Finding) {
 			p.linef("      %s", b)
 		}
 	}
-	if e := f.Evidence; e != nil {
-		rows := [][]string{
-			{"dio", e.DIO.String() + " (" + dioFoundBy(e) + ")"},
-			{"refcount", fmt.Sprint(e.Refcount)},
-			{"waiter", e.Waiter.String()},
-			{"bio_list", e.BioList.String()},
-			{"is_async", fmt.Sprint(e.IsAsync)},
-			{"result / size", fmt.Sprintf("0x%x / 0x%x", e.Result, e.Size)},
-			{"inode", e.Inode.String()},
-		}
-		if io := e.IOCB; io != nil {
-			src := "kiocb " + io.Kiocb.String()
-			if io.Copy != nil {
-				src += ", user iocb copy at " + io.Copy.String()
-			}
-			rows = append(rows, []string{"iocb", fmt.Sprintf("%s fd %d buf %s nbytes 0x%x offset %s (%s)",
-				io.Opcode, io.FD, io.Buf, io.NBytes, io.Offset, src)})
-		}
-		if e.File != "" {
-			rows = append(rows, []string{"file", e.File})
-		}
-		rows = append(rows, []string{"bio slab check", e.BioSlabCheck})
-		if e.Timeout != "" {
-			armed := "no"
-			if e.TimeoutArmed {
-				armed = "yes"
-			}
-			rows = append(rows, []string{"timeout armed", armed + ": " + e.Timeout})
+	if len(f.Evidence) > 0 {
+		var rows [][]string
+		for _, e := range f.Evidence {
+			rows = append(rows, []string{e.Label, e.Value})
 		}
 		p.linef("")
 		p.table([]string{"EVIDENCE", "VALUE"}, rows)
-		if e.PartialWrite != "" {
-			p.linef("    why an async write waited: %s", e.PartialWrite)
-		}
 	}
 	if len(f.Facts) > 0 {
 		var rows [][]string
@@ -393,15 +370,6 @@ func (p *printer) finding(n int, f Finding) {
 		}
 		p.linef("")
 		p.table([]string{"HOLDS", "FACT", "EVIDENCE"}, rows)
-	}
-	if j := f.Journal; j != nil {
-		p.linef("")
-		commit := "-"
-		if j.CommitTask != nil {
-			commit = fmt.Sprintf("%s %d", j.CommitTask.Comm, j.CommitTask.PID)
-		}
-		p.table([]string{"JOURNAL", "DEVICE", "MOUNT", "TRANSACTION", "T_STATE", "T_UPDATES", "COMMIT TASK", "WAITING"},
-			[][]string{{j.Journal.String(), j.Device, j.Mount, j.Transaction.String(), j.TState, fmt.Sprint(j.TUpdates), commit, fmt.Sprint(j.WaitingTasks)}})
 	}
 	if f.Tree != nil {
 		p.linef("")
@@ -475,10 +443,26 @@ func memory(b uint64) string {
 	return fmt.Sprintf("%d MB", b>>20)
 }
 
-// dioFoundBy says how a dio was found.
-func dioFoundBy(e *DIOEvidence) string {
-	if e.FoundBy != "" {
-		return e.FoundBy
+// rulesLine says what became of the rules: the ones that ran, and why
+// the others did not.
+func rulesLine(runs []RuleRun) string {
+	var ran, other []string
+	for _, r := range runs {
+		switch r.Status {
+		case RuleRan:
+			ran = append(ran, r.ID)
+		case RuleNotApplicable:
+			other = append(other, fmt.Sprintf("%s not applicable (%s)", r.ID, r.Reason))
+		default:
+			other = append(other, fmt.Sprintf("%s FAILED: %s", r.ID, r.Error))
+		}
 	}
-	return "pointer found on the stack at " + e.FoundAt.String()
+	s := "ran: " + strings.Join(ran, ", ")
+	if len(ran) == 0 {
+		s = "ran: none"
+	}
+	if len(other) > 0 {
+		s += "; " + strings.Join(other, "; ")
+	}
+	return s
 }

@@ -1,0 +1,181 @@
+//go:build browser
+
+package report_test
+
+// The HTML report in a real browser: go test -tags browser -run TestHTMLInBrowser -v ./rules/report
+// (Debian: apt-get install chromium; skipped when it is not installed).
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmtriage/vmtriage/analyzer"
+	"github.com/vmtriage/vmtriage/rules"
+	"github.com/vmtriage/vmtriage/rules/report"
+	"github.com/vmtriage/vmtriage/testdata/seedgen"
+)
+
+// chromium finds the browser, or skips.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{os.Getenv("VMTRIAGE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
+		if name == "" {
+			continue
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no chromium (apt-get install chromium)")
+	return ""
+}
+
+// consoleLine is a message of the page's console in Chromium's log
+// ("...:INFO:CONSOLE(12)] \"Uncaught ReferenceError: ...\"", or
+// ":CONSOLE:12]" in newer builds).
+var consoleLine = regexp.MustCompile(`:CONSOLE[(:]|Uncaught`)
+
+// dumpDOM loads the file in headless Chromium and returns the DOM after
+// load, failing on any console message (the page has no script: any is
+// an error) or uncaught exception.
+func dumpDOM(t *testing.T, browser, file string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, browser, "--headless", "--disable-gpu", "--no-sandbox",
+		"--enable-logging=stderr", "--v=0", "--user-data-dir="+t.TempDir(), "--dump-dom", "file://"+file)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", browser, err, stderr.String())
+	}
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if consoleLine.MatchString(l) {
+			t.Errorf("console: %s", l)
+		}
+	}
+	return stdout.String()
+}
+
+// checkDOM checks what a person must see, in the DOM the browser built.
+func checkDOM(t *testing.T, dom string, r *report.Report, wantNodes int, more ...string) {
+	t.Helper()
+	if n := strings.Count(dom, `<section class="finding `); n != len(r.Findings) {
+		t.Errorf("%d findings in the DOM, report has %d", n, len(r.Findings))
+	}
+	for _, f := range r.Findings {
+		for _, s := range []string{`data-rule="` + f.Rule + `"`, f.Bucket} {
+			if !strings.Contains(dom, s) {
+				t.Errorf("DOM lacks %q", s)
+			}
+		}
+		for _, e := range f.Evidence {
+			if !strings.Contains(dom, `<td class="k">`+e.Label+`</td>`) {
+				t.Errorf("DOM lacks evidence row %q", e.Label)
+			}
+		}
+	}
+	if wantNodes > 0 {
+		if !strings.Contains(dom, `<svg class="graph"`) {
+			t.Error("DOM has no dependency graph")
+		}
+		if n := strings.Count(dom, `<g class="node `); n < wantNodes {
+			t.Errorf("graph has %d nodes, want at least %d", n, wantNodes)
+		}
+		if strings.Count(dom, "<line ") < wantNodes-1 {
+			t.Errorf("graph has %d arrows, want %d", strings.Count(dom, "<line "), wantNodes-1)
+		}
+	}
+	for _, s := range append([]string{`<ol class="bt"`, `id="system"`, `id="hung"`, r.System.Release}, more...) {
+		if !strings.Contains(dom, s) {
+			t.Errorf("DOM lacks %q", s)
+		}
+	}
+}
+
+// writeHTML writes the report's page and checks it is self-contained.
+func writeHTML(t *testing.T, r *report.Report) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := report.WriteHTML(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script", " src=", "<link", "@import", "url(http"} {
+		if strings.Contains(buf.String(), bad) {
+			t.Errorf("HTML is not self-contained: it has %q", bad)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func TestHTMLInBrowser(t *testing.T) {
+	browser := chromium(t)
+
+	t.Run("console errors are caught", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "bad.html")
+		os.WriteFile(file, []byte(`<!DOCTYPE html><html><body><script>noSuchFunction()</script></body></html>`), 0o644)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, _ := exec.CommandContext(ctx, browser, "--headless", "--disable-gpu", "--no-sandbox",
+			"--enable-logging=stderr", "--v=0", "--user-data-dir="+t.TempDir(), "--dump-dom", "file://"+file).CombinedOutput()
+		if !consoleLine.Match(out) {
+			t.Errorf("an uncaught exception is not seen in Chromium's log:\n%s", out)
+		}
+	})
+
+	t.Run("seed core", func(t *testing.T) {
+		cores := seedgen.Cores(t)
+		k, err := analyzer.Open(filepath.Join(cores, "rhel4-1822328.elf"), filepath.Join(cores, seedgen.VmlinuxName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := rules.Analyze(k, "test")
+		k.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dom := dumpDOM(t, browser, writeHTML(t, r))
+		checkDOM(t, dom, r, 3, "kjournald 30348", "oracle 8960 holds handle", "192 tasks waiting on T_LOCKED",
+			`id="task-0x102edef7030"`, "/data1/oracle/archive/CC/1_59673_629046150.dbf")
+	})
+
+	t.Run("lab dump 6.1 B", func(t *testing.T) {
+		cache := os.Getenv("VMTRIAGE_CACHE")
+		if cache == "" {
+			home, _ := os.UserHomeDir()
+			cache = filepath.Join(home, ".cache", "vmtriage")
+		}
+		line := filepath.Join(cache, "realkernel", "lines", "6.1-amd64")
+		dump, vmlinux := filepath.Join(line, "dumps", "B", "mdf-zlib.vmcore"), filepath.Join(line, "vmlinux")
+		for _, f := range []string{dump, vmlinux} {
+			if _, err := os.Stat(f); err != nil {
+				t.Skipf("no lab dump: %v (bash testdata/realkernel/lab.sh makes it)", err)
+			}
+		}
+		k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: []string{filepath.Join(line, "debug-modules")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := rules.Analyze(k, "test")
+		k.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Findings) == 0 || r.Findings[0].Rule != "dio-lost-wakeup" {
+			t.Fatalf("lab dump B: findings %+v, want dio-lost-wakeup first", r.Findings)
+		}
+		dom := dumpDOM(t, browser, writeHTML(t, r))
+		checkDOM(t, dom, r, 0, `<li class="inline">`, "dio_await_one (inlined)")
+	})
+}
