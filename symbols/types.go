@@ -1193,6 +1193,72 @@ type leanAbbrev struct {
 	tag      dwarf.Tag
 	children bool
 	attrs    []leanAttr
+	// Set by prepare for the unit at hand: the size of the attributes when
+	// every form has a fixed size (else -1), and where the sibling
+	// reference is in them (sibAt -1: none or not fixed).
+	fixed   int
+	sibAt   int
+	sibSize int
+	sibRel  bool // unit-relative reference (ref1..ref8), else ref_addr
+}
+
+// fixedFormSize is the size of a form in unit u, -1 when it varies (or is
+// one indexFast does not read: those go through entry's checks).
+func fixedFormSize(form uint64, u *leanUnit) int {
+	offSize := 4
+	if u.is64 {
+		offSize = 8
+	}
+	switch form {
+	case fFlagPresent, fImplicitConst:
+		return 0
+	case fData1, fRef1, fFlag, fStrx1, fAddrx1:
+		return 1
+	case fData2, fRef2, fStrx2, fAddrx2:
+		return 2
+	case fStrx3, fAddrx3:
+		return 3
+	case fData4, fRef4, fRefSup4, fStrx4, fAddrx4:
+		return 4
+	case fData8, fRef8, fRefSig8, fRefSup8:
+		return 8
+	case fData16:
+		return 16
+	case fAddr:
+		return u.addrSize
+	case fStrp, fLineStrp, fSecOffset, fStrpSup:
+		return offSize
+	case fRefAddr:
+		if u.vers == 2 {
+			return u.addrSize
+		}
+		return offSize
+	}
+	return -1
+}
+
+// prepare computes the fixed sizes of tab's abbreviations for unit u.
+func prepare(tab []leanAbbrev, u *leanUnit) {
+	for i := range tab {
+		a := &tab[i]
+		a.fixed, a.sibAt = 0, -1
+		for _, at := range a.attrs {
+			n := fixedFormSize(at.form, u)
+			if n < 0 {
+				a.fixed, a.sibAt = -1, -1
+				break
+			}
+			if at.attr == dwarf.AttrSibling && a.sibAt < 0 {
+				switch at.form {
+				case fRef1, fRef2, fRef4, fRef8:
+					a.sibAt, a.sibSize, a.sibRel = a.fixed, n, true
+				case fRefAddr:
+					a.sibAt, a.sibSize, a.sibRel = a.fixed, n, false
+				}
+			}
+			a.fixed += n
+		}
+	}
 }
 
 // leanReader holds one goroutine's state: the sections and its own
@@ -1466,10 +1532,26 @@ func (lr *leanReader) entry(b *leanBuf, u *leanUnit, tab []leanAbbrev, e *leanEn
 	}
 	a := &tab[code]
 	e.tag, e.children = a.tag, a.children
+	if a.fixed >= 0 && !wantName(a.tag) {
+		// nothing to decode but the sibling link: skip the attributes whole
+		if b.off > b.end || b.end-b.off < uint64(a.fixed) {
+			return errIndexFast
+		}
+		if a.sibAt >= 0 {
+			sb := leanBuf{b: b.b, off: b.off + uint64(a.sibAt), end: b.end}
+			e.sibling, e.hasSib = sb.fixed(uint64(a.sibSize), lr.order), true
+			if a.sibRel {
+				e.sibling += u.base
+			}
+		}
+		b.off += uint64(a.fixed)
+		return nil
+	}
 	offSize := uint64(4)
 	if u.is64 {
 		offSize = 8
 	}
+	var seen uint8 // attributes met (see below)
 	for i := range a.attrs {
 		at := &a.attrs[i]
 		form := at.form
@@ -1533,13 +1615,13 @@ func (lr *leanReader) entry(b *leanBuf, u *leanUnit, tab []leanAbbrev, e *leanEn
 			if n < 0 {
 				return errIndexFast
 			}
-			if at.attr == dwarf.AttrName && !e.hasName {
+			if at.attr == dwarf.AttrName && seen&1 == 0 {
 				e.name, e.hasName = s[:n], true
 			}
 			b.off += uint64(n) + 1
 		case fStrp, fLineStrp:
 			o := b.fixed(offSize, lr.order)
-			if at.attr == dwarf.AttrName && !e.hasName && !b.bad && wantName(a.tag) {
+			if at.attr == dwarf.AttrName && seen&1 == 0 && !b.bad && wantName(a.tag) {
 				sec := lr.str
 				if form == fLineStrp {
 					sec = lr.lineStr
@@ -1590,23 +1672,38 @@ func (lr *leanReader) entry(b *leanBuf, u *leanUnit, tab []leanAbbrev, e *leanEn
 		if b.bad {
 			return errIndexFast
 		}
+		// Only an attribute's first occurrence counts, as with debug/dwarf's
+		// Entry.Val: a later one of another form does not change the value.
+		bit := uint8(0)
 		switch at.attr {
+		case dwarf.AttrName:
+			bit = 1
+		case dwarf.AttrDeclaration:
+			bit = 2
+		case dwarf.AttrType:
+			bit = 4
+		case dwarf.AttrSibling:
+			bit = 8
+		case dwarf.AttrConstValue:
+			bit = 16
+		}
+		if bit == 0 || seen&bit != 0 {
+			continue
+		}
+		seen |= bit
+		switch at.attr {
+		case dwarf.AttrName:
+			if !e.hasName { // not a string form: Val gives no string
+				e.name, e.hasName = nil, false
+			}
 		case dwarf.AttrDeclaration:
 			e.decl = isFlag && val == 1
 		case dwarf.AttrType:
-			if isRef {
-				e.typ, e.hasType = val, true
-			}
+			e.typ, e.hasType = val, isRef
 		case dwarf.AttrSibling:
-			if isRef {
-				e.sibling, e.hasSib = val, true
-			}
+			e.sibling, e.hasSib = val, isRef
 		case dwarf.AttrConstValue:
-			if isConst {
-				e.cval, e.hasCval = sval, true
-			} else {
-				e.hasCval = false
-			}
+			e.cval, e.hasCval = sval, isConst
 		}
 	}
 	return nil
@@ -1666,6 +1763,7 @@ func (lr *leanReader) unit(u *leanUnit) error {
 	if err != nil {
 		return err
 	}
+	prepare(tab, u)
 	b := leanBuf{b: lr.info, off: u.die, end: u.end}
 	var e leanEntry
 	for b.off < u.end {
