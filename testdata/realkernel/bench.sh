@@ -2,7 +2,8 @@
 # Seconds to a verdict: vmtriage, drgn and crash answering the same question
 # ("which tasks are UN, and which dio does each wait on") on one dump of every
 # kernel line of the lab, side by side: wall time (median of BENCH_RUNS runs,
-# default 3) and peak RSS (median, /usr/bin/time), one markdown table at the end.
+# default 3), CPU time (user+sys, median) and peak RSS (median, /usr/bin/time),
+# one markdown table at the end.
 #
 #   testdata/realkernel/bench.sh                 # every line's B/mdf-zlib + 6.1-amd64 B/elf-paging
 #   testdata/realkernel/bench.sh DUMP...         # those dumps (the vmlinux of each dump's line)
@@ -104,21 +105,22 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print ""; else print a[in
 # VT_CACHE: "fresh" gives every run an empty VMTRIAGE_CACHE; a directory is kept.
 run() {
 	local name=$1 kind=$2; shift 2
-	local walls=() rsses=() ok=1 rc i why=""
+	local walls=() rsses=() cpus=() ok=1 rc i why=""
 	for ((i = 1; i <= RUNS; i++)); do
 		if [ "$kind" = vmtriage ]; then
 			local cachedir=${VT_CACHE:-fresh}
 			[ "$cachedir" = fresh ] && cachedir=$(mktemp -d "$OUT/cache.XXXXXX")
-			VMTRIAGE_CACHE=$cachedir /usr/bin/time -f '%e %M' -o "$OUT/$name.time" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
+			VMTRIAGE_CACHE=$cachedir /usr/bin/time -f '%e %M %U %S' -o "$OUT/$name.time" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
 			rc=$?
 			[ "${VT_CACHE:-fresh}" = fresh ] && rm -rf "$cachedir"
 		else # inroot.sh finds the roots through VMTRIAGE_CACHE: keep the caller's
-			/usr/bin/time -f '%e %M' -o "$OUT/$name.time" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
+			/usr/bin/time -f '%e %M %U %S' -o "$OUT/$name.time" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
 			rc=$?
 		fi
-		read -r w m < <(tail -1 "$OUT/$name.time")
+		read -r w m us ss < <(tail -1 "$OUT/$name.time")
 		walls+=("$w")
 		rsses+=("$((m / 1024))")
+		cpus+=("$(echo "$us + $ss" | bc)")
 		case $kind in
 		vmtriage) [ $rc -le 1 ] || { ok=0; why="rc $rc"; } ;;
 		drgn) [ $rc = 0 ] && grep -q un_tasks "$OUT/$name.out" || { ok=0; why="rc $rc"; } ;;
@@ -126,10 +128,11 @@ run() {
 		esac
 		[ $ok = 1 ] || break # a failing tool fails every time: once is enough
 	done
-	local mw mr
+	local mw mr mc
 	mw=$(printf '%s\n' "${walls[@]}" | median)
 	mr=$(printf '%s\n' "${rsses[@]}" | median)
-	if [ $ok = 1 ]; then CELL="$mw s, $mr MB"; else CELL="fail ($why, $mw s)"; fi
+	mc=$(printf '%s\n' "${cpus[@]}" | median)
+	if [ $ok = 1 ]; then CELL="$mw s (cpu $mc), $mr MB"; else CELL="fail ($why, $mw s)"; fi
 	printf '  %-28s %s\n' "$name" "$CELL"
 }
 
@@ -153,7 +156,8 @@ print("UN", " ".join(str(t["pid"]) for t in d["un_tasks"]) or "-", "| dio", " ".
 table() { # the markdown table of the rows so far
 	local T1 hdr="| dump |" sep="|---|" c
 	T1=$(date +%s)
-	echo "Wall time (median of $RUNS) and peak RSS (median) to the UN tasks and their dio;"
+	echo "Wall time (median of $RUNS; in parentheses the median user+sys CPU seconds, which load"
+	echo "inflates less) and peak RSS (median) to the UN tasks and their dio;"
 	echo "$(nproc) cores, load average $LOAD0 at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end;"
 	echo "the bench took $((T1 - T0)) s for ${#ROWS[@]} of ${#DUMPS[@]} dumps ($(date -u +%Y-%m-%d))."
 	echo "Reproduce: \`testdata/realkernel/bench.sh\`$([ ${#ARGS[@]} -gt 0 ] && printf ' %s' "${ARGS[@]}")"
