@@ -135,6 +135,60 @@ D)
 	done
 	mark "READY scenario=$SC writer=$W comm=$(cat /proc/$W/comm) jbd2=$J jbd2comm=$(cat /proc/$J/comm) waiters=$WAITERS fs=ext4 dev=dm-0"
 	;;
+E)
+	# a chain on an inode's i_rwsem: an extending O_DIRECT write holds it (exclusive) across
+	# iomap_dio_rw while its bio sits on the suspended device; three more tasks queue on it
+	modprobe crc32c_generic; modprobe ext4 || fail "modprobe ext4"
+	mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 /dev/mapper/lab || fail mkfs.ext4
+	# commit=600: no journal commit (which would block on the device too) during the scenario
+	mount -t ext4 -o commit=600,noinit_itable /dev/mapper/lab /mnt || fail "mount ext4"
+	gnudd if=/dev/urandom of=/mnt/f bs=1M count=4 status=none || fail "fill"
+	sync
+	cat /mnt/f >/dev/null
+	dmsetup suspend --nolockfs lab || fail "dmsetup suspend"
+	# past EOF: ext4_dio_write_iter takes inode_lock (not shared), iomap_dio_rw waits for the bio
+	gnudd if=/dev/zero of=/mnt/f bs=1M count=1 seek=4 oflag=direct conv=notrunc status=none &
+	W=$(find_writer iomap_dio_rw 60) || fail "no writer in __iomap_dio_rw"
+	show "$W"
+	# queued behind it: a buffered append (ext4_buffered_write_iter: inode_lock), a truncate
+	# (do_truncate: inode_lock) and an O_DIRECT overwrite (ext4_dio_write_iter: inode_lock_shared)
+	(echo appended >>/mnt/f) &
+	sleep 1
+	truncate -s 2M /mnt/f &
+	sleep 1
+	gnudd if=/dev/zero of=/mnt/f bs=4k count=1 oflag=direct conv=notrunc status=none &
+	sleep 2
+	# the waiters: every other D task (/proc/PID/stack hides the __sched lock functions,
+	# down_write/rwsem_down_*_slowpath: it shows ext4_buffered_write_iter, do_truncate,
+	# ext4_file_write_iter; the drgn check verifies each waits on the writer's i_rwsem)
+	WAITERS=
+	for st in $(grep -l "^State:.*D" /proc/[0-9]*/task/[0-9]*/status 2>/dev/null); do
+		d=${st%/status}
+		[ "${d##*/}" = "$W" ] && continue
+		show "${d##*/}"
+		WAITERS="$WAITERS${WAITERS:+,}${d##*/}"
+	done
+	[ -n "$WAITERS" ] || fail "no task queued on the i_rwsem"
+	mark "READY scenario=$SC writer=$W comm=$(cat /proc/$W/comm) waiters=$WAITERS fs=ext4 dev=dm-0 op=dd-oflag-direct-1MiB-at-4MiB-extending"
+	;;
+F | G | G-legit | H | H-legit)
+	# labmod.ko (testdata/realkernel/labmod): its module_init returns once the state is staged
+	case $SC in
+	F) M=abba ;; G) M=lost-completion ;; G-legit) M=completion ;; H) M=lost-mutex ;; H-legit) M=mutex ;;
+	esac
+	[ -e /lib/modules/labmod.ko ] || fail "no labmod.ko in the initramfs (lab.sh labmod step)"
+	insmod /lib/modules/labmod.ko mode=$M || fail "insmod labmod.ko mode=$M"
+	R=$(dmesg | grep 'labmod: READY' | tail -1)
+	[ -n "$R" ] || fail "labmod: no READY line in dmesg"
+	LM_waiter=0 LM_owner=0 LM_a=0 LM_b=0 LM_object=
+	for kv in ${R#*READY }; do
+		case $kv in waiter=* | owner=* | a=* | b=* | object=* | m1=* | m2=* | done=*) eval "LM_$kv" ;; esac
+	done
+	for p in $LM_waiter $LM_owner $LM_a $LM_b; do [ "$p" = 0 ] || show "$p"; done
+	W=$LM_waiter
+	[ "$SC" = F ] && W=$LM_a
+	mark "READY scenario=$SC writer=$W comm=$(cat /proc/$W/comm) mode=$M waiter=$LM_waiter owner=$LM_owner a=$LM_a b=$LM_b object=$LM_object m1=$LM_m1 m2=$LM_m2 done=$LM_done"
+	;;
 *)
 	fail "unknown scenario '$SC'"
 	;;

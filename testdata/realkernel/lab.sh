@@ -7,8 +7,11 @@
 #
 # Lines:  the names in testdata/realkernel/lines (5.10-amd64 ... 7.2-rt-amd64);
 #         default: every line.
-# Steps:  install apt roots kernel initramfs A B B-notimeout C D oracle all
-#         (default: all); summary prints the table of what the cache holds. A scenario implies install/apt/roots/kernel/initramfs;
+# Steps:  install apt roots kernel labmod initramfs A B B-notimeout C D E F G G-legit H H-legit
+#         oracle all (default: all: A-D, plus the wait-for scenarios E-H the line lists in the
+#         lines file's 6th field); summary prints the table of what the cache holds.
+#         A scenario implies install/apt/roots/kernel/initramfs (F-H also labmod: labmod/ built
+#         against the line's linux-headers);
 #         A and B share one boot when both are asked for (A is dumped, then B
 #         replays the race on the same writer).
 #   e.g.  lab.sh 5.10-amd64 B      lab.sh 7.2-amd64 7.2-rt-amd64 kernel      lab.sh D
@@ -309,11 +312,70 @@ step_kernel() {
 	exec 8>&-
 }
 
+# ---------------------------------------------------------------- lab module (F G G-legit H H-legit)
+# labmod/ built against Debian's linux-headers-REL (+ its -common and linux-kbuild), downloaded
+# through the lab's apt like the kernels; the Makefile's absolute `include /usr/src/...` is made
+# relative. The compiler is the one the headers name (.kernelvariables: gcc-12 on 6.1, gcc-14
+# on 6.12, gcc-16 on 7.2): the host's when it has it, else the sid root's (installed there with
+# apt-get the first time; the kbuild binaries then run against the root's libc too).
+# Result: $d/labmod.ko (+ .stamp: labmod sources and release); headers and .debs are deleted.
+labmod_stamp() { cat "$HERE/labmod/labmod.c" "$HERE/labmod/Kbuild" "$(line_dir "$1")/release" | sha256sum | cut -c1-16; }
+step_labmod() {
+	local line=$1 d rel; d=$(line_dir "$1"); rel=$(cat "$d/release")
+	local stamp; stamp=$(labmod_stamp "$line")
+	if [ -s "$d/labmod.ko" ] && [ "$(cat "$d/labmod.ko.stamp" 2>/dev/null)" = "$stamp" ]; then
+		log "labmod: cached"; return 0
+	fi
+	step_apt
+	local tmp="$d/labmod.tmp" pkgs p deps
+	rm -rf "$tmp"; mkdir -p "$tmp/debs" "$tmp/root" "$tmp/build"
+	# linux-headers-REL and the two packages it needs from its Depends (-common[-rt], linux-kbuild-*)
+	deps=$(lapt_cache show "linux-headers-$rel" 2>/dev/null | sed -n 's/^Depends: //p' | head -1 | tr ',' '\n' |
+		awk '{print $1}' | grep -E '^linux-(headers-.*-common(-rt)?|kbuild-.*)$' || true)
+	[ -n "$deps" ] || die "labmod: no linux-headers-$rel (or its -common/kbuild) in the lab's apt"
+	pkgs=("linux-headers-$rel" $deps)
+	log "labmod: apt-get download ${pkgs[*]}"
+	( cd "$tmp/debs" && timed labmod-download apt_net "$tmp/download.log" lapt_get download "${pkgs[@]}" )
+	for p in "$tmp"/debs/*.deb; do dpkg-deb -x "$p" "$tmp/root"; done
+	local hdr="$tmp/root/usr/src/linux-headers-$rel"
+	[ -f "$hdr/Makefile" ] || die "labmod: no $hdr/Makefile"
+	# the Makefile names /usr/src/... (include, 7.2's KBUILD_OUTPUT): the extracted tree, which is
+	# at the same path inside the sid root (inroot.sh binds the lab cache there)
+	sed -i "s|/usr/src/|$tmp/root/usr/src/|g" "$hdr/Makefile"
+	cp "$HERE/labmod/labmod.c" "$HERE/labmod/Kbuild" "$tmp/build/"
+	local cc; cc=$(sed -n 's/^CC = .*)\(gcc[-0-9]*\)$/\1/p' "$hdr/.kernelvariables" 2>/dev/null | head -1)
+	cc=${cc:-gcc}
+	local make=(make -C "$hdr" M="$tmp/build" modules)
+	if command -v "$cc" >/dev/null && ldd "$tmp/root/usr/lib/linux-kbuild-"*/scripts/basic/fixdep >/dev/null 2>&1 &&
+		! ldd "$tmp/root/usr/lib/linux-kbuild-"*/scripts/basic/fixdep 2>&1 | grep -q 'not found'; then
+		log "labmod: make with the host's $cc"
+		timed labmod-make "${make[@]}" >"$tmp/make.log" 2>&1 || { tail -30 "$tmp/make.log" >&2; die "labmod: make"; }
+	else
+		step_roots
+		if ! "$HERE/inroot.sh" sid sh -c "command -v $cc && command -v make && command -v pahole" >/dev/null 2>&1; then
+			log "labmod: installing $cc make dwarves in the sid root"
+			timed labmod-root-install apt_net "$tmp/root-install.log" "$HERE/inroot.sh" sid sh -c \
+				"apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $cc make libc6-dev libelf-dev dwarves"
+		fi
+		log "labmod: make in the sid root with its $cc"
+		make+=(CROSS_COMPILE=x86_64-linux-gnu-)
+		timed labmod-make "$HERE/inroot.sh" sid "${make[@]}" >"$tmp/make.log" 2>&1 || { tail -30 "$tmp/make.log" >&2; die "labmod: make (sid root)"; }
+	fi
+	[ -s "$tmp/build/labmod.ko" ] || die "labmod: no labmod.ko (log $tmp/make.log)"
+	local vm; vm=$(modinfo -F vermagic "$tmp/build/labmod.ko")
+	case "$vm" in "$rel "*) ;; *) die "labmod: vermagic '$vm' is not $rel's" ;; esac
+	cp "$tmp/build/labmod.ko" "$d/labmod.ko.tmp" && mv "$d/labmod.ko.tmp" "$d/labmod.ko"
+	echo "$stamp" >"$d/labmod.ko.stamp"
+	rm -rf "$tmp"
+	log "labmod: $d/labmod.ko ($vm)"
+}
+
 # ---------------------------------------------------------------- initramfs
 step_initramfs() {
 	local line=$1 d; d=$(line_dir "$1")
 	local out="$d/initramfs.cpio" stamp
-	stamp=$(cat "$HERE/init.sh" "$d/release" "$d/modules/lib/modules/"*/modules.dep | sha256sum | cut -c1-16)
+	local lm=(); [ -s "$d/labmod.ko" ] && lm=("$d/labmod.ko")
+	stamp=$(cat "$HERE/init.sh" "$d/release" "$d/modules/lib/modules/"*/modules.dep "${lm[@]}" | sha256sum | cut -c1-16)
 	if [ -s "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
 		log "initramfs: cached"; return 0
 	fi
@@ -334,6 +396,7 @@ step_initramfs() {
 		done
 	done
 	[ -e "$root/lib64/ld-linux-x86-64.so.2" ] || cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+	[ ${#lm[@]} = 0 ] || cp "${lm[0]}" "$root/lib/modules/labmod.ko" # insmod'ed by init.sh (F G H)
 	cp "$HERE/init.sh" "$root/init"; chmod +x "$root/init"
 	(cd "$root" && find . | cpio -o -H newc --quiet) >"$out.tmp"
 	mv "$out.tmp" "$out"; echo "$stamp" >"$out.stamp"; rm -rf "$root"
@@ -356,7 +419,7 @@ step_scenarios() { # step_scenarios LINE SC...: boot and dump (A and B share a b
 			[ "$s" = B ] && continue
 			[ "$s" = A ] && { args=(--scenario A --scenario B); name=A+B; }
 		fi
-		log "$name: boot and dump ($(line_field "$line" 3) MiB, $(line_field "$line" 4) formats)"
+		log "$name: boot and dump ($(line_field "$line" 3) MiB, $(line_field "$line" 4) formats; E-H: mdf-zlib only)"
 		timed "scenario-$name" /usr/bin/python3 "$HERE/run_scenario.py" --cache "$d" --lab "$CACHE" "${args[@]}" \
 			--mem "$(line_field "$line" 3)" --formats "$(line_field "$line" 4)" --mdf-level "$(line_field "$line" 5)" ||
 			die "scenario $name"
@@ -378,7 +441,7 @@ step_summary() {
 import glob, json, os, sys
 cache = sys.argv[1]
 lines = [l.split()[0] for l in open(sys.argv[2]) if l.strip() and not l.startswith("#")]
-SC = ["A", "B", "B-notimeout", "C", "D"]
+SC = ["A", "B", "B-notimeout", "C", "D", "E", "F", "G", "G-legit", "H", "H-legit"]
 ABBR = {"elf-paging": "ep", "elf-nopaging": "en", "kdump-zlib-flat": "kz", "mdf-zlib": "mz", "mdf-lzo": "ml"}
 def du(p):
     tot = 0
@@ -421,6 +484,12 @@ PY
 
 # ---------------------------------------------------------------- driver
 SCENARIOS=(A B B-notimeout C D)
+# the wait-for scenarios (E: i_rwsem chain; F: ABBA; G/G-legit: completion; H/H-legit: mutex):
+# `all` runs them on the lines whose 6th field in the lines file lists them; named on the
+# command line they run on any line asked for
+WAIT_SCENARIOS=(E F G G-legit H H-legit)
+LABMOD_SCENARIOS=" F G G-legit H H-legit "
+line_extra() { local x; x=$(line_field "$1" 6); [ "$x" = - ] || echo "${x//,/ }"; }
 LINES=() STEPS=()
 for a in "$@"; do
 	if is_line "$a"; then LINES+=("$a"); else STEPS+=("$a"); fi
@@ -429,9 +498,9 @@ done
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(all)
 for s in "${STEPS[@]}"; do
 	case $s in
-	install | apt | roots | kernel | initramfs | oracle | all | A | B | B-notimeout | C | D) ;;
+	install | apt | roots | kernel | labmod | initramfs | oracle | all | A | B | B-notimeout | C | D | E | F | G | G-legit | H | H-legit) ;;
 	summary) step_summary; exit 0 ;;
-	*) die "unknown line or step '$s' (lines: $(all_lines | xargs); steps: install apt roots kernel initramfs A B B-notimeout C D oracle all summary)" ;;
+	*) die "unknown line or step '$s' (lines: $(all_lines | xargs); steps: install apt roots kernel labmod initramfs A B B-notimeout C D E F G G-legit H H-legit oracle all summary)" ;;
 	esac
 done
 
@@ -452,7 +521,7 @@ trap cleanup EXIT
 
 want() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 needs_boot=0
-for s in "${STEPS[@]}"; do case $s in all | A | B | B-notimeout | C | D) needs_boot=1 ;; esac; done
+for s in "${STEPS[@]}"; do case $s in all | A | B | B-notimeout | C | D | E | F | G | G-legit | H | H-legit) needs_boot=1 ;; esac; done
 
 if want install || [ $needs_boot = 1 ]; then step_install; fi
 if want apt || want kernel || [ $needs_boot = 1 ]; then step_apt; fi
@@ -485,15 +554,20 @@ wait_oracle() {
 }
 for LINE in "${LINES[@]}"; do
 	if want kernel || [ $needs_boot = 1 ]; then step_kernel "$LINE"; fi
-	if want initramfs || [ $needs_boot = 1 ]; then step_initramfs "$LINE"; fi
 	scs=()
-	if want all; then scs=("${SCENARIOS[@]}"); else
-		for s in "${SCENARIOS[@]}"; do want "$s" && scs+=("$s"); done
+	if want all; then scs=("${SCENARIOS[@]}" $(line_extra "$LINE")); else
+		for s in "${SCENARIOS[@]}" "${WAIT_SCENARIOS[@]}"; do want "$s" && scs+=("$s"); done
 	fi
+	need_labmod=0
+	for s in "${scs[@]}"; do
+		[[ $LABMOD_SCENARIOS == *" $s "* ]] && ! scenario_done "$LINE" "$s" && need_labmod=1
+	done
+	if want labmod || [ $need_labmod = 1 ]; then step_labmod "$LINE"; fi
+	if want initramfs || [ $needs_boot = 1 ]; then step_initramfs "$LINE"; fi
 	[ ${#scs[@]} -gt 0 ] && step_scenarios "$LINE" "${scs[@]}"
 	if want oracle || [ ${#scs[@]} -gt 0 ]; then
 		ors=()
-		want oracle && scs=("${SCENARIOS[@]}")
+		want oracle && scs=("${SCENARIOS[@]}" "${WAIT_SCENARIOS[@]}")
 		for s in "${scs[@]}"; do
 			[ -s "$(line_dir "$LINE")/dumps/$s/meta.json" ] || continue
 			if [ -s "$(line_dir "$LINE")/dumps/$s/drgn.json" ] && [ -z "${LAB_FORCE:-}" ]; then log "$s: oracle cached"; continue; fi

@@ -50,6 +50,20 @@ drgn.json -- oracle_drgn.py under sid's drgn 0.3.0 on the PRIMARY format: the fi
       (null: no such member since 6.1), iocb, iocb_ki_pos, request_count (the `count`
       local, when present)} -- addresses "0x..." strings, the rest integers,
     dio_from: "DWARF local `dio` of ..." or "stack scan (waiter == task)".
+  waits[] (waits_error): for each UN task, in un_tasks' order, what it waits on, followed by
+      hand (the frames and locals vmtriage's analyzer/waitfor.go reads):
+    pid, comm, kind ("mutex", "rwsem-read", "rwsem-write", "completion", "iomap-dio", or
+      "unknown" when no frame is one of these), function (the innermost frame that is one
+      of: __mutex_lock, rt_mutex_slowlock..., rwsem_down_{read,write}_slowpath, rwbase_*,
+      __wait_for_common/do_wait_for_common, __iomap_dio_rw), inline (bool), local (lock, sem,
+      rwb, x, dio), object ("0x...": the local's value), type (the local's C type), error,
+    mutex: owner_word (owner.counter; PREEMPT_RT's rt_mutex_base: owner), owner (word & ~7),
+      owner_pid and owner_comm (the task at that address; owner_pid null when owner is 0),
+      on PREEMPT_RT when the rt_mutex is an i_rwsem's: rtmutex_of_i_rwsem, inode, i_ino;
+    rwsem-*: owner_word, owner, owner_pid, owner_comm, count ("0x..."), reader_owned (owner
+      bit 0: the owner is the last reader), PREEMPT_RT: readers; i_rwsem true, inode, i_ino
+      when the rw_semaphore is an inode's i_rwsem (its sb's root dentry points back);
+    completion: done;  iomap-dio: ref, submit_waiter, size.
   journals[] (journals_error instead when ext4/jbd2 types are missing): for every
       mounted ext4 with a journal: sb, journal, device (j_devname), s_id,
     j_task {pid, comm, task} or null, j_running_transaction / j_committing_transaction:
@@ -627,6 +641,7 @@ def main():
     vmlinux = os.path.join(line, "vmlinux")
     config = os.path.join(line, "config") if os.path.exists(os.path.join(line, "config")) else None
     mods = sorted(glob.glob(os.path.join(line, "debug-modules", "**", "*.ko"), recursive=True))
+    mods += sorted(glob.glob(os.path.join(d, "*.ko")))  # the lab module the scenario loaded (labmod.ko)
     formats = [f for f in FORMATS if os.path.exists(os.path.join(d, f + ".vmcore"))]
     if not formats:
         sys.exit(f"oracle: no dumps in {d}")

@@ -220,6 +220,134 @@ def journals(prog, un_pids):
     return out
 
 
+# Where a blocked task waits, innermost frame first: (functions, local, kind). The same
+# frames and locals vmtriage's analyzer/waitfor.go reads, followed here by hand with drgn.
+WAIT_SITES = [
+    (("__mutex_lock", "__mutex_lock_common", "__mutex_lock_slowpath"), "lock", "mutex"),
+    (("rt_mutex_slowlock", "__rt_mutex_slowlock", "rt_mutex_slowlock_block", "__rt_mutex_slowlock_locked"),
+     "lock", "mutex"),
+    (("rwsem_down_write_slowpath",), "sem", "rwsem-write"),
+    (("rwsem_down_read_slowpath",), "sem", "rwsem-read"),
+    (("rwbase_write_lock",), "rwb", "rwsem-write"),
+    (("__rwbase_read_lock", "rwbase_read_lock"), "rwb", "rwsem-read"),
+    (("__wait_for_common", "do_wait_for_common", "wait_for_common", "wait_for_common_io"), "x", "completion"),
+    (("__iomap_dio_rw", "iomap_dio_rw"), "dio", "iomap-dio"),
+]
+
+
+def inode_of_rwsem(prog, sem):
+    """The inode whose i_rwsem sem is (its super_block's root dentry points back), or None."""
+    from drgn import container_of
+    try:
+        ino = container_of(sem, "struct inode", "i_rwsem")
+        sb = ino.i_sb
+        if sb and sb.s_root and sb.s_root.d_sb.value_() == sb.value_():
+            return ino
+    except (LookupError, drgn.FaultError):
+        pass
+    return None
+
+
+def waits(prog, un_tasks):
+    """For each UN task: the first frame (innermost first) that is a WAIT_SITES function,
+    the object its local points to, and that object's owner, read by hand:
+    mutex: owner.counter & ~7 (PREEMPT_RT's rt_mutex_base: owner & ~1 ... & ~7);
+    rw_semaphore: owner.counter & ~7 and count (PREEMPT_RT: rwbase.rtmutex.owner);
+    completion: done; iomap dio: ref, submit.waiter."""
+    by_addr = {}
+    for tsk in for_each_task(prog):
+        by_addr[tsk.value_()] = (int(tsk.pid), s(tsk.comm))
+    out = []
+    for ent in un_tasks:
+        task = Object(prog, "struct task_struct *", value=int(ent["task"], 16))
+        w = {"pid": ent["pid"], "comm": ent["comm"], "kind": "unknown"}
+        try:
+            trace = prog.stack_trace(task)
+        except Exception as e:  # noqa: BLE001
+            w["error"] = f"stack_trace: {e}"
+            out.append(w)
+            continue
+        for f in trace:
+            site = next((x for x in WAIT_SITES if f.name in x[0]), None)
+            if site is None:
+                continue
+            funcs, local, kind = site
+            w.update({"kind": kind, "function": f.name, "inline": bool(f.is_inline), "local": local})
+            # a frame whose local the compiler dropped at this pc: the next wait frame out
+            # (PREEMPT_RT 6.1: rt_mutex_slowlock_block's lock, then __rt_mutex_slowlock_locked's)
+            try:
+                v = f[local]
+                err = "absent (optimized out)" if v.absent_ else None
+            except (KeyError, LookupError) as e:
+                err = f"not found: {e}"
+            if err:
+                w.setdefault("skipped", []).append(f"{f.name}: local {local} {err} at {hex(f.pc)}")
+                w["error"] = "every wait frame's local is unreadable"
+                continue
+            w.pop("error", None)
+            w["object"] = h(v.value_())
+            w["type"] = str(v.type_)
+            o = v[0]
+            owner = None
+            try:
+                if kind == "mutex":
+                    tn = str(o.type_)
+                    if "rt_mutex_base" in tn:
+                        word = o.owner.value_()
+                    elif o.type_.has_member("owner"):
+                        word = o.owner.counter.value_()
+                    else:  # PREEMPT_RT struct mutex
+                        word = o.rtmutex.owner.value_()
+                    word &= (1 << 64) - 1  # atomic_long_t: a signed long
+                    w["owner_word"] = hex(word)
+                    owner = word & ~7
+                    if "rt_mutex_base" in tn and prog.type("struct rw_semaphore").has_member("rwbase"):
+                        # PREEMPT_RT: the rt_mutex of an rw_semaphore (down_write -> rwbase_write_lock)?
+                        from drgn import container_of
+                        ino = inode_of_rwsem(prog, container_of(v, "struct rw_semaphore", "rwbase.rtmutex"))
+                        if ino is not None:
+                            w["rtmutex_of_i_rwsem"] = h(ino.i_rwsem.address_of_())
+                            w["inode"], w["i_ino"] = h(ino.value_()), int(ino.i_ino)
+                elif kind in ("rwsem-read", "rwsem-write"):
+                    if "rwbase_rt" in str(o.type_):
+                        word = o.rtmutex.owner.value_()
+                        w["readers"] = int(o.readers.counter)
+                    elif o.type_.has_member("rwbase"):
+                        word = o.rwbase.rtmutex.owner.value_()
+                        w["readers"] = int(o.rwbase.readers.counter)
+                    else:
+                        word = o.owner.counter.value_()
+                        w["count"] = hex(o.count.counter.value_() & 0xFFFFFFFFFFFFFFFF)
+                        w["reader_owned"] = bool(word & 1)
+                    word &= (1 << 64) - 1
+                    w["owner_word"] = hex(word)
+                    owner = word & ~7
+                    # PREEMPT_RT: rw_semaphore starts with its rwbase_rt: the same address
+                    ino = inode_of_rwsem(prog, Object(prog, "struct rw_semaphore *", value=v.value_()))
+                    if ino is not None:
+                        w["inode"] = h(ino.value_())
+                        w["i_ino"] = int(ino.i_ino)
+                        w["i_rwsem"] = True
+                elif kind == "completion":
+                    w["done"] = int(o.done)
+                elif kind == "iomap-dio":
+                    w["ref"] = int(o.ref.counter)
+                    w["submit_waiter"] = h(o.submit.waiter)
+                    w["size"] = int(o.size)
+            except (LookupError, AttributeError, drgn.FaultError) as e:
+                w["error"] = f"{type(e).__name__}: {e}"
+            if owner is not None:
+                w["owner"] = hex(owner)
+                if owner:
+                    pid, comm = by_addr.get(owner, (None, None))
+                    w["owner_pid"], w["owner_comm"] = pid, comm
+                else:
+                    w["owner_pid"] = None
+            break
+        out.append(w)
+    return out
+
+
 def online_cpus(prog):
     try:
         from drgn.helpers.linux.cpumask import for_each_online_cpu
@@ -406,7 +534,8 @@ def main():
         res["dio_layout"] = {"size": sizeof(prog.type("struct dio")), "offsets": off}
     except (LookupError, ImportError) as e:
         res["dio_layout_error"] = str(e)
-    for key, fn in (("journals", lambda: journals(prog, un_pids)), ("tasks", lambda: all_tasks(prog)),
+    for key, fn in (("waits", lambda: waits(prog, res["un_tasks"])),
+                    ("journals", lambda: journals(prog, un_pids)), ("tasks", lambda: all_tasks(prog)),
                     ("mounts", lambda: mounts_of(prog)), ("dmesg_tail", lambda: dmesg_tail(prog)),
                     ("modules", lambda: modules_of(prog))):
         try:

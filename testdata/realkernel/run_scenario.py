@@ -41,7 +41,7 @@ class Guest:
     def __init__(self, cache, scenario, workdir, console, mem):
         self.cache = cache
         self.scenario = scenario
-        self.kscen = scenario.split("-")[0]  # B-notimeout boots scenario B
+        self.kscen = "B" if scenario == "B-notimeout" else scenario  # B-notimeout boots scenario B
         self.dir = workdir
         self.mem = mem
         self.console = console
@@ -324,6 +324,7 @@ def run_drgn(cache, dump):
     """oracle_drgn.py on one dump; returns (json or None, error text)."""
     import glob
     mods = sorted(glob.glob(os.path.join(cache, "debug-modules", "**", "*.ko"), recursive=True))
+    mods += sorted(glob.glob(os.path.join(os.path.dirname(dump), "*.ko")))  # labmod.ko (F G H)
     cmd = in_root(["python3", os.path.join(HERE, "oracle_drgn.py"), dump, os.path.join(cache, "vmlinux")] + mods)
     r = subprocess.run(cmd, capture_output=True, text=True, env=root_env())
     if r.returncode:
@@ -351,6 +352,8 @@ def drgn_check(cache, sc, dump, meta):
             f"{[x['pid'] for x in j['wait_transaction_locked']]} handle holders "
             f"{[(x['pid'], x['comm']) for x in j['handle_holders']]}")
     ok = bool(wt)
+    if sc in WAIT_SCENARIOS:
+        ok, seen["waits"] = wait_check(sc, o, meta["guest"], ok)
     if ok and sc in ("A", "B", "B-notimeout", "C"):
         d = wt[0].get("dio")
         seen["dio"] = d
@@ -372,10 +375,54 @@ def drgn_check(cache, sc, dump, meta):
     return seen
 
 
+def wait_check(sc, o, guest, ok):
+    """The wait-for scenarios' state, from oracle_drgn.py's waits (drgn following the frames'
+    locals by hand): returns (ok, the waits of the staged tasks, for the log and mdf check)."""
+    ws = {w["pid"]: w for w in o.get("waits", [])}
+    for w in o.get("waits", []):
+        log(f"drgn wait: pid {w['pid']} {w['comm']} {w['kind']} {w.get('function')} {w.get('local')}="
+            f"{w.get('object')} owner {w.get('owner_pid')} done {w.get('done')} inode {w.get('inode')} {w.get('error', '')}")
+    pid = lambda k: int(guest.get(k) or 0)  # noqa: E731
+    # labmod prints addresses with %px (no 0x), drgn as "0x..."
+    addr = lambda v: int(v, 16) if v else None  # noqa: E731
+    if "waits_error" in o:
+        return False, {"error": o["waits_error"]}
+    if sc == "E":
+        writer = pid("writer")
+        waiters = [int(x) for x in (guest.get("waiters") or "").split(",") if x]
+        got = [ws.get(p) for p in waiters]
+        objs = {w.get("object") for w in got if w}
+        ok = ok and len(waiters) >= 2 and all(
+            w and w["kind"] in ("rwsem-read", "rwsem-write", "mutex") and w.get("owner_pid") == writer and w.get("inode")
+            for w in got) and len({w.get("inode") for w in got}) == 1
+        return ok, {"writer": writer, "waiters": {p: ws.get(p) for p in waiters}, "objects": sorted(o for o in objs if o)}
+    if sc == "F":
+        a, b = pid("a"), pid("b")
+        wa, wb = ws.get(a), ws.get(b)
+        ok = ok and bool(wa and wb) and wa["kind"] == wb["kind"] == "mutex" and \
+            wa.get("owner_pid") == b and wb.get("owner_pid") == a and \
+            addr(wa.get("object")) == addr(guest.get("m2")) and addr(wb.get("object")) == addr(guest.get("m1"))
+        return ok, {a: wa, b: wb}
+    w = ws.get(pid("waiter"))
+    if sc in ("G", "G-legit"):
+        ok = ok and bool(w) and w["kind"] == "completion" and addr(w.get("object")) == addr(guest.get("done")) and \
+            w.get("done") == (1 if sc == "G" else 0)
+    else:  # H: the owner word cleared; H-legit: lab_owner holds the mutex
+        ok = ok and bool(w) and w["kind"] == "mutex" and addr(w.get("object")) == addr(guest.get("m1")) and \
+            w.get("owner_pid") == (None if sc == "H" else pid("owner"))
+    return ok, {pid("waiter"): w}
+
+
 FULL = ["elf-paging", "elf-nopaging", "kdump-zlib-flat", "mdf-zlib", "mdf-lzo"]
+# the wait-for scenarios keep mdf-zlib only, on every line: what they test (frames, locals,
+# lock owners) does not depend on the format, which A-D cover; it keeps their oracles short
+WAIT_SCENARIOS = ["E", "F", "G", "G-legit", "H", "H-legit"]
+LABMOD_SCENARIOS = ["F", "G", "G-legit", "H", "H-legit"]
 
 
 def formats_for(profile, sc):
+    if sc in WAIT_SCENARIOS:
+        return ["mdf-zlib"]
     if profile == "full":
         return list(FULL)
     return ["kdump-zlib-flat", "mdf-zlib"] + (["elf-nopaging"] if sc == "B" else [])
@@ -452,7 +499,7 @@ def dump_scenario(guest, cache, sc, outdir, meta, profile, level):
                 break
             c = drgn_check(cache, sc, os.path.join(outdir, name + ".vmcore"), meta)
             same = c.get("ok") and c.get("un_pids") == meta["drgn_check"].get("un_pids") and \
-                c.get("dio") == meta["drgn_check"].get("dio")
+                c.get("dio") == meta["drgn_check"].get("dio") and c.get("waits") == meta["drgn_check"].get("waits")
             meta.setdefault("mdf_checks", []).append({"dump_level": lv, "same_as_elf": bool(same),
                                                       "check": c})
             if same or lv == 1:
@@ -541,6 +588,9 @@ def run(args):
         os.makedirs(d, exist_ok=True)
         for f in os.listdir(d):
             os.unlink(os.path.join(d, f))
+    for sc in scs:
+        if sc in LABMOD_SCENARIOS:  # the module this dump's guest loaded, for drgn, crash and vmtriage
+            shutil.copyfile(os.path.join(cache, "labmod.ko"), os.path.join(outdirs[sc], "labmod.ko"))
     release = open(os.path.join(cache, "release")).read().strip()
     qemu_version = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
                                   text=True).stdout.splitlines()[0]
@@ -616,7 +666,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True, help="the line's directory (vmlinux, release, dumps/)")
     ap.add_argument("--lab", default=None, help="the lab cache (roots/ for drgn 0.3.0 and makedumpfile 1.7.8)")
-    ap.add_argument("--scenario", required=True, action="append", choices=["A", "B", "B-notimeout", "C", "D"])
+    ap.add_argument("--scenario", required=True, action="append", choices=["A", "B", "B-notimeout", "C", "D"] + WAIT_SCENARIOS)
     ap.add_argument("--mem", type=int, default=1024, help="guest memory, MiB")
     ap.add_argument("--formats", default="full", choices=["full", "lite"])
     ap.add_argument("--mdf-level", type=int, default=31)
