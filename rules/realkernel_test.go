@@ -308,11 +308,15 @@ func testScenario(t *testing.T, sdir, sc, vmlinux string, debug []string) {
 					t.Errorf("without VMCOREINFO: %v", err)
 				} else {
 					c2, err := rules.NewContext(k2)
+					var dios2 map[uint64]analyzer.DIO
+					if err == nil {
+						dios2 = c2.DIOs() // read on demand: before k2 closes
+					}
 					k2.Close()
 					if err != nil {
 						t.Errorf("without VMCOREINFO: %v", err)
 					} else {
-						dios, dios2 := c.DIOs(), c2.DIOs()
+						dios := c.DIOs()
 						if k2.Syms.Slide() != k.Syms.Slide() || len(dios2) != len(dios) || len(c2.Tasks) != len(c.Tasks) {
 							t.Errorf("without VMCOREINFO: slide 0x%x, %d tasks, %d dios; with it: 0x%x, %d, %d",
 								k2.Syms.Slide(), len(c2.Tasks), len(dios2), k.Syms.Slide(), len(c.Tasks), len(dios))
