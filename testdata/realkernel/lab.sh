@@ -324,6 +324,9 @@ step_labmod() {
 	local line=$1 d rel; d=$(line_dir "$1"); rel=$(cat "$d/release")
 	local stamp; stamp=$(labmod_stamp "$line")
 	if [ -s "$d/labmod.ko" ] && [ "$(cat "$d/labmod.ko.stamp" 2>/dev/null)" = "$stamp" ]; then
+		# beside the other debug modules too, where every reader of the line's dumps looks
+		cmp -s "$d/labmod.ko" "$d/debug-modules/extra/labmod.ko" ||
+			{ mkdir -p "$d/debug-modules/extra" && cp "$d/labmod.ko" "$d/debug-modules/extra/labmod.ko"; }
 		log "labmod: cached"; return 0
 	fi
 	step_apt
@@ -364,7 +367,17 @@ step_labmod() {
 	[ -s "$tmp/build/labmod.ko" ] || die "labmod: no labmod.ko (log $tmp/make.log)"
 	local vm; vm=$(modinfo -F vermagic "$tmp/build/labmod.ko")
 	case "$vm" in "$rel "*) ;; *) die "labmod: vermagic '$vm' is not $rel's" ;; esac
+	# a changed module: the dumps made with the old one are redone (their frames name its code)
+	local sc
+	if [ -s "$d/labmod.ko" ] && ! cmp -s "$d/labmod.ko" "$tmp/build/labmod.ko"; then
+		for sc in $LABMOD_SCENARIOS; do
+			[ -s "$d/dumps/$sc/meta.json" ] || continue
+			log "labmod: changed: $sc's dumps are stale (meta.json -> meta-stale-labmod.json)"
+			mv "$d/dumps/$sc/meta.json" "$d/dumps/$sc/meta-stale-labmod.json"
+		done
+	fi
 	cp "$tmp/build/labmod.ko" "$d/labmod.ko.tmp" && mv "$d/labmod.ko.tmp" "$d/labmod.ko"
+	mkdir -p "$d/debug-modules/extra" && cp "$d/labmod.ko" "$d/debug-modules/extra/labmod.ko"
 	echo "$stamp" >"$d/labmod.ko.stamp"
 	rm -rf "$tmp"
 	log "labmod: $d/labmod.ko ($vm)"

@@ -641,7 +641,9 @@ def main():
     vmlinux = os.path.join(line, "vmlinux")
     config = os.path.join(line, "config") if os.path.exists(os.path.join(line, "config")) else None
     mods = sorted(glob.glob(os.path.join(line, "debug-modules", "**", "*.ko"), recursive=True))
-    mods += sorted(glob.glob(os.path.join(d, "*.ko")))  # the lab module the scenario loaded (labmod.ko)
+    # the lab module the scenario loaded (labmod.ko) in place of the line's current build of it
+    own = sorted(glob.glob(os.path.join(d, "*.ko")))
+    mods = [m for m in mods if os.path.basename(m) not in {os.path.basename(o) for o in own}] + own
     formats = [f for f in FORMATS if os.path.exists(os.path.join(d, f + ".vmcore"))]
     if not formats:
         sys.exit(f"oracle: no dumps in {d}")

@@ -324,7 +324,8 @@ def run_drgn(cache, dump):
     """oracle_drgn.py on one dump; returns (json or None, error text)."""
     import glob
     mods = sorted(glob.glob(os.path.join(cache, "debug-modules", "**", "*.ko"), recursive=True))
-    mods += sorted(glob.glob(os.path.join(os.path.dirname(dump), "*.ko")))  # labmod.ko (F G H)
+    own = sorted(glob.glob(os.path.join(os.path.dirname(dump), "*.ko")))  # labmod.ko (F G H) that guest loaded
+    mods = [m for m in mods if os.path.basename(m) not in {os.path.basename(o) for o in own}] + own
     cmd = in_root(["python3", os.path.join(HERE, "oracle_drgn.py"), dump, os.path.join(cache, "vmlinux")] + mods)
     r = subprocess.run(cmd, capture_output=True, text=True, env=root_env())
     if r.returncode:
