@@ -48,6 +48,7 @@ type waitSite struct {
 // (the first frame of a task's trace that is one of them decides).
 var waitSites = []waitSite{
 	{[]string{"dio_await_one", "dio_await_completion", "__blockdev_direct_IO", "do_blockdev_direct_IO"}, "dio", "dio"},
+	{[]string{"__iomap_dio_rw", "iomap_dio_rw"}, "dio", "iomap-dio"},
 	{[]string{"__mutex_lock", "__mutex_lock_common", "__mutex_lock_slowpath"}, "lock", "mutex"},
 	{[]string{"rt_mutex_slowlock", "__rt_mutex_slowlock", "rt_mutex_slowlock_block", "__rt_mutex_slowlock_locked"}, "lock", "mutex"},
 	{[]string{"rwsem_down_write_slowpath"}, "sem", "rwsem-write"},
@@ -55,7 +56,7 @@ var waitSites = []waitSite{
 	{[]string{"__wait_for_common", "do_wait_for_common", "wait_for_common", "wait_for_common_io"}, "x", "completion"},
 	{[]string{"wait_on_buffer", "__wait_on_buffer", "__lock_buffer", "lock_buffer"}, "bh", "buffer"},
 	{[]string{"wait_transaction_locked"}, "journal", "journal-locked"},
-	{[]string{"jbd2_journal_wait_updates", "jbd2_journal_commit_transaction"}, "journal", "journal-updates"},
+	{[]string{"jbd2_journal_wait_updates", "jbd2_journal_commit_transaction", "journal_commit_transaction"}, "journal", "journal-updates"},
 	{[]string{"jbd2_log_wait_commit"}, "journal", "journal-commit"},
 }
 
@@ -81,9 +82,10 @@ func (k *Kernel) FrameLocal(f Frame, name string) (uint64, error) {
 // waitSites); Kind "unknown" when no frame is a known wait.
 func (k *Kernel) WaitOf(t Task, frames []Frame) Wait {
 	w := Wait{Task: t.Addr, Kind: "unknown", What: "waits in " + WaitChannel(frames)}
+	unread := ""
 	for _, f := range frames {
 		for _, s := range waitSites {
-			if !contains(s.funcs, f.Func) {
+			if !contains(s.funcs, f.Func) || (unread != "" && s.kind != w.Kind) {
 				continue
 			}
 			w.Kind, w.Frame = s.kind, f.Func
@@ -93,8 +95,13 @@ func (k *Kernel) WaitOf(t Task, frames []Frame) Wait {
 			}
 			obj, err := k.FrameLocal(f, s.local)
 			if err != nil || obj == 0 {
-				w.What = fmt.Sprintf("%s in %s (its %s is unknown: %v)", s.kind, f.Func, s.local, err)
-				return w
+				// optimized out here (PREEMPT_RT's inlined
+				// rt_mutex_slowlock_block): an outer frame of the same
+				// wait may have it
+				if unread == "" {
+					unread = fmt.Sprintf("%s in %s (its %s is unknown: %v)", s.kind, f.Func, s.local, err)
+				}
+				continue
 			}
 			w.Object = obj
 			switch s.kind {
@@ -106,13 +113,60 @@ func (k *Kernel) WaitOf(t Task, frames []Frame) Wait {
 				k.completionWait(obj, &w)
 			case "buffer":
 				k.bufferWait(obj, &w)
+			case "iomap-dio":
+				k.iomapDioWait(obj, &w)
 			case "journal-locked", "journal-updates", "journal-commit":
 				k.journalWait(t, obj, &w)
 			}
 			return w
 		}
 	}
+	if k.journalQueueWait(t, &w) {
+		return w
+	}
+	if unread != "" {
+		w.What = unread
+	}
 	return w
+}
+
+// journalQueueWait finds a task on a journal's wait queues (writers on
+// j_wait_transaction_locked, the commit thread on j_wait_updates): the
+// wait when no frame local names it (2.6's jbd waits in
+// start_this_handle and journal_commit_transaction themselves; a stack
+// that could only be scanned has no locals).
+func (k *Kernel) journalQueueWait(t Task, w *Wait) bool {
+	js, err := k.Journals()
+	if err != nil {
+		return false
+	}
+	for _, j := range js {
+		kind := ""
+		switch {
+		case containsAddr(j.WaitLocked, t.Addr):
+			kind = "journal-locked"
+		case containsAddr(j.WaitUpdates, t.Addr):
+			kind = "journal-updates"
+		default:
+			continue
+		}
+		w.Kind, w.Object, w.Owners, w.Holds = kind, 0, nil, false
+		if w.Frame == "" {
+			w.Frame = "(its journal's wait queue)"
+		}
+		k.journalWait(t, j.Addr, w)
+		return true
+	}
+	return false
+}
+
+func containsAddr(list []uint64, a uint64) bool {
+	for _, x := range list {
+		if x == a {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(list []string, s string) bool {
@@ -140,6 +194,43 @@ func (k *Kernel) dioWait(t Task, frames []Frame, w *Wait) {
 	w.Device = k.inodeDevice(d.Inode)
 }
 
+// iomapDioWait: a synchronous iomap direct I/O (fs/iomap/direct-io.c,
+// 4.10+) sleeps until its last bio's completion clears dio->submit.waiter;
+// dio->ref counts the bios still in flight plus the submitter's own.
+func (k *Kernel) iomapDioWait(addr uint64, w *Wait) {
+	d, err := k.Object("struct iomap_dio", addr)
+	if err != nil {
+		w.What = fmt.Sprintf("iomap dio 0x%x (unreadable: %v)", addr, err)
+		return
+	}
+	ref, _ := d.First("ref.counter", "ref")
+	waiter, _ := d.Uint("submit.waiter")
+	if iocb, err := d.Uint("iocb"); err == nil && iocb != 0 {
+		if io, err := k.Object("struct kiocb", iocb); err == nil {
+			if f, err := io.Uint("ki_filp"); err == nil {
+				if of, err := k.File(f); err == nil {
+					w.Device = k.inodeDevice(of.Inode)
+					w.What = of.Path
+				}
+			}
+		}
+	}
+	file := w.What
+	if waiter == 0 {
+		w.Holds = true
+		w.What = fmt.Sprintf("iomap dio 0x%x whose submit.waiter is cleared (ref %d): its I/O completed and nobody will wake the task", addr, ref)
+		return
+	}
+	// the submitter dropped its own reference before sleeping: ref is the bios in flight
+	w.What = fmt.Sprintf("iomap dio 0x%x with %d bio(s) in flight", addr, ref)
+	if file != "" {
+		w.What += " for " + file
+	}
+	if w.Device != "" {
+		w.What += ", queued on " + w.Device
+	}
+}
+
 // lockOwner reads a mutex's or rw_semaphore's owner word: a task pointer
 // in the high bits, flags in the low 3 (4.10+, 3ca0ff571b09 "locking/mutex:
 // Rework mutex::owner"; rwsem since 5.3, 94a9717b3c40), or an rt_mutex's
@@ -155,6 +246,17 @@ func (k *Kernel) lockOwner(o Object, paths ...string) (owner, flags uint64, ok b
 }
 
 func (k *Kernel) mutexWait(addr uint64, w *Wait) {
+	// PREEMPT_RT's rw_semaphore is an rt_mutex too (rwbase.rtmutex): a
+	// task waiting for an inode's i_rwsem sleeps on that rt_mutex
+	if st, err := k.Types.Lookup("struct rw_semaphore"); err == nil {
+		if off, err := st.Offset("rwbase.rtmutex"); err == nil && addr > off {
+			if _, ok := k.inodeOfRwsem(addr - off); ok {
+				w.Kind, w.Object = "rwsem-write", addr-off
+				k.rwsemWait(addr-off, w)
+				return
+			}
+		}
+	}
 	m, err := k.Object("struct mutex", addr)
 	if err != nil {
 		// PREEMPT_RT's rt_mutex_slowlock takes a struct rt_mutex_base
@@ -168,7 +270,7 @@ func (k *Kernel) mutexWait(addr uint64, w *Wait) {
 		w.What = fmt.Sprintf("mutex 0x%x", addr)
 		return
 	}
-	k.ownedBy("mutex", addr, owner, w)
+	k.ownedBy(fmt.Sprintf("mutex 0x%x", addr), owner, w)
 }
 
 func (k *Kernel) rwsemWait(addr uint64, w *Wait) {
@@ -177,45 +279,48 @@ func (k *Kernel) rwsemWait(addr uint64, w *Wait) {
 		w.What = fmt.Sprintf("rw_semaphore 0x%x (unreadable: %v)", addr, err)
 		return
 	}
-	name := "rw_semaphore"
+	name := fmt.Sprintf("rw_semaphore 0x%x", addr)
 	if ino, ok := k.inodeOfRwsem(addr); ok {
-		name = fmt.Sprintf("i_rwsem of inode 0x%x", ino)
+		name = fmt.Sprintf("i_rwsem 0x%x of inode 0x%x", addr, ino)
+		if p := k.InodePath(ino); p != "" {
+			name = fmt.Sprintf("i_rwsem 0x%x of %s (inode 0x%x)", addr, p, ino)
+		}
 	}
 	if s.Has("rwbase.rtmutex.owner") { // PREEMPT_RT: a writer owns the rt_mutex
 		owner, _, _ := k.lockOwner(s, "rwbase.rtmutex.owner")
-		k.ownedBy(name, addr, owner, w)
+		k.ownedBy(name, owner, w)
 		return
 	}
 	owner, flags, ok := k.lockOwner(s, "owner.counter", "owner")
 	count, _ := s.First("count.counter", "count")
 	if !ok {
-		w.What = fmt.Sprintf("%s 0x%x", name, addr)
+		w.What = name
 		return
 	}
 	const writerLocked, readerShift = 1, 8 // RWSEM_WRITER_LOCKED, RWSEM_READER_SHIFT (5.3+)
 	switch {
 	case count&writerLocked == 0 && count>>readerShift == 0:
 		w.Holds = true
-		w.What = fmt.Sprintf("%s 0x%x, which is free (count 0x%x): nobody holds it and nobody will wake the task", name, addr, count)
+		w.What = fmt.Sprintf("%s, which is free (count 0x%x): nobody holds it and nobody will wake the task", name, count)
 	case flags&1 != 0: // RWSEM_READER_OWNED: owner is the last reader, not all of them
-		w.What = fmt.Sprintf("%s 0x%x held by %d reader(s) (the last one 0x%x)", name, addr, count>>readerShift, owner)
+		w.What = fmt.Sprintf("%s held by %d reader(s) (the last one task 0x%x)", name, count>>readerShift, owner)
 		if owner != 0 {
 			w.Owners = []uint64{owner}
 		}
 	default:
-		k.ownedBy(name, addr, owner, w)
+		k.ownedBy(name, owner, w)
 	}
 }
 
-// ownedBy fills a wait on a lock with its owner.
-func (k *Kernel) ownedBy(name string, addr, owner uint64, w *Wait) {
+// ownedBy fills a wait on a lock (named with its address) with its owner.
+func (k *Kernel) ownedBy(lock string, owner uint64, w *Wait) {
 	if owner == 0 {
 		w.Holds = true
-		w.What = fmt.Sprintf("%s 0x%x, which has no owner: nobody will wake the task", name, addr)
+		w.What = lock + ", which has no owner: nobody will wake the task"
 		return
 	}
 	w.Owners = []uint64{owner}
-	w.What = fmt.Sprintf("%s 0x%x held by task 0x%x", name, addr, owner)
+	w.What = fmt.Sprintf("%s held by task 0x%x", lock, owner)
 }
 
 // inodeOfRwsem tells whether an rw_semaphore is an inode's i_rwsem (4.7+,
@@ -383,6 +488,38 @@ func (k *Kernel) bdevName(bdev uint64) string {
 		return fmt.Sprintf("block_device 0x%x", bdev)
 	}
 	return name
+}
+
+// InodePath is a path of an inode: its first dentry alias seen through a
+// mount of its super_block; "" when it has none.
+func (k *Kernel) InodePath(inode uint64) string {
+	ino, err := k.Object("struct inode", inode)
+	if err != nil {
+		return ""
+	}
+	first, err := ino.Uint("i_dentry.first")
+	if err != nil || first == 0 {
+		return ""
+	}
+	dentry, err := k.containerOf(first, "struct dentry", "d_u.d_alias")
+	if err != nil {
+		if dentry, err = k.containerOf(first, "struct dentry", "d_alias"); err != nil {
+			return ""
+		}
+	}
+	sb, _ := ino.Uint("i_sb")
+	mounts, err := k.Mounts()
+	if err != nil {
+		return ""
+	}
+	for _, m := range mounts {
+		if m.SuperBlock == sb {
+			if p, err := k.dentryPath(dentry, m.VFSMount); err == nil { // VFSMount is mountAt's address
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // inodeDevice names the block device an inode's file system is on.

@@ -180,6 +180,13 @@ func waitScenario(t *testing.T, dir, sdir, sc, dump string) {
 			t.Errorf("pid %d: drgn could not follow its wait: %s", dw.PID, dw.Error)
 			continue
 		}
+		if dw.Kind == "mutex" && dw.Inode != "" && w.Kind == "rwsem-write" {
+			// PREEMPT_RT: drgn followed the rt_mutex inside the inode's
+			// i_rwsem (rwbase.rtmutex); vmtriage names the i_rwsem itself
+			if off := rtmutexInRwsem(t, k); w.Object+off == hexAddr(dw.Object) {
+				w.Kind, w.Object = dw.Kind, hexAddr(dw.Object)
+			}
+		}
 		if w.Kind != dw.Kind {
 			t.Errorf("pid %d %s: kind %q (frame %s), drgn %q (%s, local %s)", dw.PID, dw.Comm, w.Kind, w.Frame, dw.Kind, dw.Function, dw.Local)
 		}
@@ -313,4 +320,17 @@ func cyclePIDs(cs [][]uint64, pidOf func(uint64) int) [][]int {
 		out = append(out, ps)
 	}
 	return out
+}
+
+// rtmutexInRwsem is the offset of a PREEMPT_RT rw_semaphore's rt_mutex.
+func rtmutexInRwsem(t *testing.T, k *Kernel) uint64 {
+	st, err := k.Types.Lookup("struct rw_semaphore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := st.Offset("rwbase.rtmutex")
+	if err != nil {
+		return 0
+	}
+	return off
 }

@@ -24,6 +24,8 @@ type Context struct {
 	bios     map[uint64]BioCheck
 	handles  map[uint64]uint64 // task -> transaction of its journal handle (0: none)
 	journals *journalsOnce
+	waits    map[uint64]analyzer.Wait
+	graph    *analyzer.WaitGraph
 }
 
 type blockedTime struct {

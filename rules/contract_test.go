@@ -18,7 +18,7 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("rule %s: incomplete metadata %+v", r.ID, r.Meta)
 		}
 	}
-	if fmt.Sprint(ids) != "[dio-lost-wakeup journal-stall hung-tasks]" {
+	if fmt.Sprint(ids) != "[deadlock dio-lost-wakeup journal-stall lost-wakeup-buffer lost-wakeup-completion lost-wakeup-iomap-dio lost-wakeup-journal lost-wakeup-lock hung-tasks]" {
 		t.Errorf("rules run in the order %v", ids)
 	}
 	defer func() {

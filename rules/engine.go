@@ -175,6 +175,13 @@ func analyze(k *analyzer.Kernel, version string) (*report.Report, error) {
 	if !c.System.Time.IsZero() {
 		r.System.Time = c.System.Time.Format("2006-01-02T15:04:05Z")
 	}
+	for _, cyc := range c.WaitGraph().Cycles {
+		var ids []report.TaskID
+		for _, t := range cyc {
+			ids = append(ids, c.TaskID(t))
+		}
+		r.Deadlocks = append(r.Deadlocks, ids)
+	}
 	for _, rule := range All() {
 		fs, run := evaluate(c, rule)
 		r.Findings = append(r.Findings, fs...)
@@ -309,7 +316,7 @@ func (c *Context) hungTasks() []report.HungTask {
 			continue
 		}
 		h := report.HungTask{PID: t.PID, Comm: t.Comm, CPU: t.CPU, Task: report.Hex(t.Addr),
-			WaitChannel: analyzer.WaitChannel(c.Frames(t)), Waiting: strings.Join(waiting[t.Addr], "; ")}
+			WaitChannel: analyzer.WaitChannel(c.Frames(t)), Waiting: strings.Join(waiting[t.Addr], "; "), Wait: c.waitOf(t)}
 		if b, ok := c.Blocked(t); ok {
 			h.BlockedSeconds = &b
 		}

@@ -132,10 +132,7 @@ func newHTMLReport(r *Report, index string) *htmlReport {
 	}
 	byWait := map[string]*htmlGroup{}
 	for _, t := range r.HungTasks {
-		key := t.Waiting
-		if key == "" {
-			key = "sleeping in " + t.WaitChannel
-		}
+		key := t.RootOf() // tasks grouped by the root their waits lead to
 		g := byWait[key]
 		if g == nil {
 			g = &htmlGroup{Waiting: key}
@@ -305,9 +302,9 @@ const htmlReportTmpl = `{{define "report"}}<!DOCTYPE html>
 {{if .Rules}}<ul class="rules">{{range .Rules}}<li class="{{.Status}}"><code>{{.ID}}</code>: {{if eq .Status "ran"}}ran, {{.Findings}} finding(s){{else if eq .Status "not_applicable"}}not applicable: {{.Reason}}{{else}}FAILED: {{.Error}}{{end}}</li>{{end}}</ul>{{end}}
 
 <h2 id="hung">Hung tasks ({{len .HungTasks}} in uninterruptible sleep), by what they wait on</h2>
-{{range $i, $g := .Groups}}<details class="group"{{if lt $i 3}} open{{end}}><summary><b>{{len $g.Tasks}}</b> waiting on: {{$g.Waiting}}</summary>
-<table class="hung"><tr><th>PID</th><th>Comm</th><th>CPU</th><th>Task</th><th>Blocked</th><th>Wait channel</th></tr>
-{{range $g.Tasks}}<tr id="task-{{.Task}}"><td>{{.PID}}</td><td>{{.Comm}}</td><td>{{.CPU}}</td><td class="mono">{{.Task}}</td><td>{{seconds .BlockedSeconds}}</td><td class="mono">{{.WaitChannel}}</td></tr>
+{{range $i, $g := .Groups}}<details class="group"{{if lt $i 3}} open{{end}}><summary><b>{{len $g.Tasks}}</b> leading to: {{$g.Waiting}}</summary>
+<table class="hung"><tr><th>PID</th><th>Comm</th><th>CPU</th><th>Task</th><th>Blocked</th><th>Wait channel</th><th>Waits on</th></tr>
+{{range $g.Tasks}}<tr id="task-{{.Task}}"><td>{{.PID}}</td><td>{{.Comm}}</td><td>{{.CPU}}</td><td class="mono">{{.Task}}</td><td>{{seconds .BlockedSeconds}}</td><td class="mono">{{.WaitChannel}}</td><td>{{if .Wait}}{{.Wait.What}}{{else}}{{.Waiting}}{{end}}</td></tr>
 {{end}}</table></details>
 {{end}}
 

@@ -73,7 +73,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 				break
 			}
 			rows = append(rows, []string{fmt.Sprint(h.PID), mdText(h.Comm), fmt.Sprint(h.CPU), seconds(h.BlockedSeconds),
-				"`" + mdCode(h.WaitChannel) + "`", mdText(h.Waiting)})
+				"`" + mdCode(h.WaitChannel) + "`", mdText(h.WaitsOn())})
 		}
 		p.mdTable([]string{"PID", "Comm", "CPU", "Blocked", "Wait channel", "Waiting on"}, rows)
 	}

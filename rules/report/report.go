@@ -45,6 +45,9 @@ type Report struct {
 	Symbols   *Symbols   `json:"symbols,omitempty"`
 	Findings  []Finding  `json:"findings"`
 	HungTasks []HungTask `json:"hung_tasks"`
+	// Deadlocks are the cycles of the wait-for graph: tasks each waiting
+	// for the next.
+	Deadlocks [][]TaskID `json:"deadlocks,omitempty"`
 	// Rules says what became of every rule: ran, not applicable, failed.
 	Rules    []RuleRun `json:"rules,omitempty"`
 	Warnings []string  `json:"warnings,omitempty"`
@@ -265,4 +268,73 @@ type HungTask struct {
 	BlockedSeconds *int64 `json:"blocked_seconds"`
 	WaitChannel    string `json:"wait_channel"`
 	Waiting        string `json:"waiting,omitempty"`
+	// Wait is what the task waits on and the root of its wait-for chain.
+	Wait *TaskWait `json:"wait,omitempty"`
+}
+
+// WaitsOn is what the writers print for a hung task: what it waits on and
+// the root its chain of waits leads to (with the rules' notes about a
+// task that is a root itself, e.g. the journal handle it holds); the
+// rules' notes alone when there is no wait-for edge.
+func (h HungTask) WaitsOn() string {
+	w := h.Wait
+	if w == nil {
+		return h.Waiting
+	}
+	s := w.What
+	switch {
+	case w.Root != nil && w.Root.Task != h.Task:
+		s += fmt.Sprintf(" => root: %s %d", w.Root.Comm, w.Root.PID)
+		if w.RootWhat != "" {
+			s += ", " + w.RootWhat
+		}
+	case h.Waiting != "":
+		s += "; " + h.Waiting
+	}
+	return s
+}
+
+// RootOf is the root of a hung task's chain of waits, for grouping tasks:
+// "comm pid: why it is the end", or what the task waits on when it has no
+// wait-for edge.
+func (h HungTask) RootOf() string {
+	if w := h.Wait; w != nil && w.Root != nil {
+		s := fmt.Sprintf("%s %d", w.Root.Comm, w.Root.PID)
+		if w.RootWhat != "" {
+			s += ": " + w.RootWhat
+		}
+		return s
+	}
+	if h.Waiting != "" {
+		return h.Waiting
+	}
+	return "sleeping in " + h.WaitChannel
+}
+
+// TaskID names a task.
+type TaskID struct {
+	PID  int    `json:"pid"`
+	Comm string `json:"comm"`
+	Task Hex    `json:"task"`
+}
+
+// TaskWait is a task's edge in the wait-for graph: what it waits on (read
+// from its frames and the objects they point at), who can end the wait,
+// and where the chain of waits ends.
+type TaskWait struct {
+	// Kind: mutex, rwsem-read, rwsem-write, completion, buffer,
+	// journal-locked, journal-updates, journal-commit, dio, unknown.
+	Kind   string   `json:"kind"`
+	Object *Hex     `json:"object,omitempty"`
+	What   string   `json:"what"`
+	Owners []TaskID `json:"owners,omitempty"`
+	Device string   `json:"device,omitempty"`
+	// Holds: the condition waited for already holds (a lost wakeup).
+	Holds bool   `json:"holds,omitempty"`
+	Frame string `json:"frame,omitempty"`
+	// Root is the task the chain of owners ends at (the task itself when
+	// its own wait is the end: a device, a lost wakeup), RootWhat why it
+	// ends there.
+	Root     *TaskID `json:"root,omitempty"`
+	RootWhat string  `json:"root_what,omitempty"`
 }

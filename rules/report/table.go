@@ -76,7 +76,7 @@ func WriteTableWidth(w io.Writer, r *Report, width int) error {
 			hung = append(hung, []string{"...", fmt.Sprintf("%d more", len(r.HungTasks)-maxHungRows), "", "", "", "", ""})
 			break
 		}
-		hung = append(hung, []string{fmt.Sprint(h.PID), h.Comm, fmt.Sprint(h.CPU), h.Task.String(), seconds(h.BlockedSeconds), h.WaitChannel, h.Waiting})
+		hung = append(hung, []string{fmt.Sprint(h.PID), h.Comm, fmt.Sprint(h.CPU), h.Task.String(), seconds(h.BlockedSeconds), h.WaitChannel, h.WaitsOn()})
 	}
 	switch {
 	case len(hung) == 0:
@@ -443,26 +443,30 @@ func memory(b uint64) string {
 	return fmt.Sprintf("%d MB", b>>20)
 }
 
-// rulesLine says what became of the rules: the ones that ran, and why
-// the others did not.
+// rulesLine says what became of the rules: the ones that ran, the ones
+// with nothing to examine (their reasons are in the JSON), and why any
+// failed.
 func rulesLine(runs []RuleRun) string {
-	var ran, other []string
+	var ran, na, failed []string
 	for _, r := range runs {
 		switch r.Status {
 		case RuleRan:
 			ran = append(ran, r.ID)
 		case RuleNotApplicable:
-			other = append(other, fmt.Sprintf("%s not applicable (%s)", r.ID, r.Reason))
+			na = append(na, r.ID)
 		default:
-			other = append(other, fmt.Sprintf("%s FAILED: %s", r.ID, r.Error))
+			failed = append(failed, fmt.Sprintf("%s FAILED: %s", r.ID, r.Error))
 		}
 	}
 	s := "ran: " + strings.Join(ran, ", ")
 	if len(ran) == 0 {
 		s = "ran: none"
 	}
-	if len(other) > 0 {
-		s += "; " + strings.Join(other, "; ")
+	if len(na) > 0 {
+		s += "; not applicable: " + strings.Join(na, ", ")
+	}
+	if len(failed) > 0 {
+		s += "; " + strings.Join(failed, "; ")
 	}
 	return s
 }
