@@ -177,7 +177,7 @@ func TestRealKernelFrames(t *testing.T) {
 			if len(fs) == 0 {
 				fs = task.StackDetail
 			}
-			for _, pf := range physical(fs) {
+			for i, pf := range physical(fs) {
 				if pf.pc < 0xffff800000000000 || strings.HasPrefix(pf.names[0], "0x") || pf.names[0] == "??" {
 					continue
 				}
@@ -210,6 +210,20 @@ func TestRealKernelFrames(t *testing.T) {
 				for _, g := range got {
 					gn = append(gn, g.Name)
 					gi = append(gi, g.Inline)
+				}
+				if fmt.Sprint(gn, gi) != fmt.Sprint(pf.names, pf.incl) && i == 0 {
+					// a task caught on a CPU (state already UN, inside
+					// __schedule) has its first pc from the CPU's
+					// registers: exact, not a return address
+					if f2, dpc2, _, err := de.resolve(pf.pc); err == nil {
+						if got2, err := f2.Frames(dpc2); err == nil {
+							gn, gi = nil, nil
+							for _, g := range got2 {
+								gn = append(gn, g.Name)
+								gi = append(gi, g.Inline)
+							}
+						}
+					}
 				}
 				if fmt.Sprint(gn, gi) != fmt.Sprint(pf.names, pf.incl) {
 					t.Errorf("pid %d pc 0x%x (%s): drgn %v %v, Frames %v %v", task.PID, pf.pc, where, pf.names, pf.incl, gn, gi)
