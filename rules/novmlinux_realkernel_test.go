@@ -133,10 +133,35 @@ var stackQuote = regexp.MustCompile(`stack: [^;]*`)
 // symbols object, the vmlinux and its build-id, the warnings, how each dio
 // was found (found_by, found_at, and the evidence texts quoting found_by),
 // the inline frames of backtraces (there is no DWARF without the vmlinux)
-// and the backtraces quoted in evidence texts.
+// and the backtraces quoted in evidence texts, and the hung tasks' wait-for
+// edges, which read frame locals (DWARF): without it only the journals'
+// wait queues and the dio stack scan name a wait.
 func normaliseReport(r map[string]any) {
 	delete(r, "symbols")
 	delete(r, "warnings")
+	if hs, ok := r["hung_tasks"].([]any); ok {
+		for _, h := range hs {
+			if m, ok := h.(map[string]any); ok {
+				delete(m, "wait")
+			}
+		}
+	}
+	// so do the rules over the wait-for graph decide whether they apply
+	if rs, ok := r["rules"].([]any); ok {
+		var keep []any
+		for _, x := range rs {
+			if m, ok := x.(map[string]any); ok {
+				if id, _ := m["id"].(string); strings.HasPrefix(id, "lost-wakeup-") || id == "deadlock" {
+					if m["findings"] != float64(0) {
+						keep = append(keep, x) // a finding must be found both ways
+					}
+					continue
+				}
+			}
+			keep = append(keep, x)
+		}
+		r["rules"] = keep
+	}
 	if d, ok := r["dump"].(map[string]any); ok {
 		delete(d, "vmlinux")
 		delete(d, "build_id")
