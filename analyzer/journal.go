@@ -54,7 +54,9 @@ func (k *Kernel) probeJournals(f *Features) {
 
 // Journals lists the journals of mounted ext3/ext4 file systems: super
 // blocks -> s_fs_info -> s_journal, with their device and mount point.
-func (k *Kernel) Journals() ([]Journal, error) {
+func (k *Kernel) Journals() ([]Journal, error) { return k.journals.get(k.readJournals) }
+
+func (k *Kernel) readJournals() ([]Journal, error) {
 	mounts, err := k.Mounts()
 	if err != nil {
 		k.warnf("mounts: %v", err)

@@ -46,10 +46,29 @@ type Kernel struct {
 	ignoreVMCOREINFO bool
 	ctx              context.Context
 
+	// the dump does not change: its task list, mount table and journals
+	// are read once, whoever asks (rules, the wait-for graph, views)
+	tasks    memo[[]Task, Task]
+	mounts   memo[[]Mount, Mount]
+	journals memo[[]Journal, Journal]
+
 	codeOnce   sync.Once
 	codeImpl   Code        // see code()
 	codeReplay Code        // Options.Code
 	codeRec    *CodeRecord // Recording.Code
+}
+
+// memo is a value read from the dump once; get returns a copy of the
+// slice, so callers may reorder or append to it.
+type memo[T ~[]E, E any] struct {
+	once sync.Once
+	v    T
+	err  error
+}
+
+func (m *memo[T, E]) get(read func() (T, error)) (T, error) {
+	m.once.Do(func() { m.v, m.err = read() })
+	return append(T(nil), m.v...), m.err
 }
 
 // vmcoreinfo reads a VMCOREINFO key, unless told to ignore the note.

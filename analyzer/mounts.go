@@ -52,7 +52,9 @@ func (k *Kernel) probeMounts(f *Features) {
 }
 
 // Mounts lists the mounts of init's mount namespace.
-func (k *Kernel) Mounts() ([]Mount, error) {
+func (k *Kernel) Mounts() ([]Mount, error) { return k.mounts.get(k.readMounts) }
+
+func (k *Kernel) readMounts() ([]Mount, error) {
 	mf := k.Features.Mounts
 	if mf.Namespace == "" || mf.Type == "" || mf.Table == "" {
 		return nil, fmt.Errorf("mount table: the kernel's mount namespace types were not recognised (%s, %s, %s)", orNone(mf.Namespace), orNone(mf.Type), orNone(mf.Table))

@@ -217,7 +217,9 @@ func (t Task) Uninterruptible() bool { return t.stateName == "UN" }
 
 // Tasks lists every task: the task list from init_task.tasks plus each
 // CPU's idle task, sorted by PID (idle tasks first, by CPU).
-func (k *Kernel) Tasks() ([]Task, error) {
+func (k *Kernel) Tasks() ([]Task, error) { return k.tasks.get(k.readTasks) }
+
+func (k *Kernel) readTasks() ([]Task, error) {
 	it, err := k.initTask()
 	if err != nil {
 		return nil, err

@@ -18,14 +18,13 @@ type Context struct {
 	Tasks  []analyzer.Task
 	ByAddr map[uint64]*analyzer.Task
 
-	frames   map[uint64][]analyzer.Frame
-	blocked  map[uint64]blockedTime
-	dios     map[uint64]foundDIO
-	bios     map[uint64]BioCheck
-	handles  map[uint64]uint64 // task -> transaction of its journal handle (0: none)
-	journals *journalsOnce
-	waits    map[uint64]analyzer.Wait
-	graph    *analyzer.WaitGraph
+	frames  map[uint64][]analyzer.Frame
+	blocked map[uint64]blockedTime
+	dios    map[uint64]foundDIO
+	bios    map[uint64]BioCheck
+	handles map[uint64]uint64 // task -> transaction of its journal handle (0: none)
+	waits   map[uint64]analyzer.Wait
+	graph   *analyzer.WaitGraph
 }
 
 type blockedTime struct {
@@ -36,11 +35,6 @@ type blockedTime struct {
 type foundDIO struct {
 	dio analyzer.DIO
 	ok  bool
-}
-
-type journalsOnce struct {
-	js  []analyzer.Journal
-	err error
 }
 
 // BioCheck is the result of looking for allocated bios that still point
@@ -175,14 +169,8 @@ func (c *Context) HandleTransaction(t *analyzer.Task) (uint64, bool) {
 }
 
 // Journals are the kernel's jbd/jbd2 journals with their running
-// transaction and wait queues.
-func (c *Context) Journals() ([]analyzer.Journal, error) {
-	if c.journals == nil {
-		js, err := c.K.Journals()
-		c.journals = &journalsOnce{js, err}
-	}
-	return c.journals.js, c.journals.err
-}
+// transaction and wait queues (read once by the kernel model).
+func (c *Context) Journals() ([]analyzer.Journal, error) { return c.K.Journals() }
 
 // journalOf finds the journal whose running or committing transaction is
 // the given one.
