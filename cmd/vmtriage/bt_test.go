@@ -2,40 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/vmtriage/vmtriage/cmd/vmtriage/sample"
 )
-
-// btSampleFiles writes the embedded sample dump and vmlinux to files.
-func btSampleFiles(t *testing.T) (dump, vmlinux string) {
-	t.Helper()
-	dir := t.TempDir()
-	d, err := sample.Dump()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := sample.Vmlinux()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dump, vmlinux = filepath.Join(dir, "sample.kdump"), filepath.Join(dir, "vmlinux")
-	if err := os.WriteFile(dump, d, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(vmlinux, v, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dump, vmlinux
-}
 
 // TestBtSample: bt on the embedded sample (2.6.9: no ORC, no frame
 // pointers, so the stack is scanned) in both formats, for one task and -a.
 func TestBtSample(t *testing.T) {
-	dump, vm := btSampleFiles(t)
+	dump, vm := sampleFiles(t)
 
 	code, out, errOut := runCLI(t, "bt", dump, "8960", "--vmlinux", vm)
 	if code != exitClean {

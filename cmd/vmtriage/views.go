@@ -27,10 +27,7 @@ func (f *dumpFlags) add(cmd *cobra.Command) {
 
 // tasks opens the dump and lists its tasks.
 func (f *dumpFlags) tasks(dump string) (*analyzer.Kernel, []analyzer.Task, error) {
-	if f.vmlinux == "" {
-		return nil, nil, fmt.Errorf("--vmlinux is required: the vmlinux (with debug info) of the dumped kernel")
-	}
-	k, err := analyzer.OpenWith(dump, f.vmlinux, analyzer.Options{DebugDirs: f.debugDirs})
+	k, err := f.open(dump)
 	if err != nil {
 		return nil, nil, err
 	}
