@@ -45,7 +45,7 @@ func (k *Kernel) FindDIO(t Task, frames []Frame) (DIO, bool, error) {
 		return DIO{}, false, nil
 	}
 	why := "the kernel has no unwind tables or DWARF for its code"
-	if code := k.code(); code != nil {
+	if k.code() != nil {
 		why = "the stack could not be unwound (no ORC, no frame-pointer chain): its frames were found by scanning"
 		for _, f := range frames {
 			if f.Reliable {
@@ -57,8 +57,7 @@ func (k *Kernel) FindDIO(t Task, frames []Frame) (DIO, bool, error) {
 			if !f.Reliable || !dioLocalFuncs[f.Func] {
 				continue
 			}
-			regs := dwarffunc.Regs{Val: f.Regs.Val, Known: f.Regs.Known, CFA: f.CFA, CFAKnown: f.CFA != 0}
-			v, err := code.Local(f.PC, f.Func, "dio", regs)
+			v, err := k.frameLocal(f, "dio")
 			switch {
 			case err != nil:
 				why = fmt.Sprintf("%s: %v", f.Func, err)

@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -63,12 +64,7 @@ var waitSites = []waitSite{
 // FrameLocal reads a local variable of a frame (its value: a pointer for
 // the variables waits name) through the DWARF location at the frame's pc.
 func (k *Kernel) FrameLocal(f Frame, name string) (uint64, error) {
-	code := k.code()
-	if code == nil {
-		return 0, errNoCode
-	}
-	regs := dwarffunc.Regs{Val: f.Regs.Val, Known: f.Regs.Known, CFA: f.CFA, CFAKnown: f.CFA != 0}
-	v, err := code.Local(f.PC, f.Func, name, regs)
+	v, err := k.frameLocal(f, name)
 	if err != nil {
 		return 0, err
 	}
@@ -78,6 +74,17 @@ func (k *Kernel) FrameLocal(f Frame, name string) (uint64, error) {
 	return v.Value, nil
 }
 
+// frameLocal evaluates a local variable of a frame with the registers and
+// CFA the unwinder recovered for it.
+func (k *Kernel) frameLocal(f Frame, name string) (dwarffunc.Value, error) {
+	code := k.code()
+	if code == nil {
+		return dwarffunc.Value{}, errNoCode
+	}
+	regs := dwarffunc.Regs{Val: f.Regs.Val, Known: f.Regs.Known, CFA: f.CFA, CFAKnown: f.CFA != 0}
+	return code.Local(f.PC, f.Func, name, regs)
+}
+
 // WaitOf says what a blocked task waits on, from its frames (see
 // waitSites); Kind "unknown" when no frame is a known wait.
 func (k *Kernel) WaitOf(t Task, frames []Frame) Wait {
@@ -85,7 +92,7 @@ func (k *Kernel) WaitOf(t Task, frames []Frame) Wait {
 	unread := ""
 	for _, f := range frames {
 		for _, s := range waitSites {
-			if !contains(s.funcs, f.Func) || (unread != "" && s.kind != w.Kind) {
+			if !slices.Contains(s.funcs, f.Func) || (unread != "" && s.kind != w.Kind) {
 				continue
 			}
 			w.Kind, w.Frame = s.kind, f.Func
@@ -143,9 +150,9 @@ func (k *Kernel) journalQueueWait(t Task, w *Wait) bool {
 	for _, j := range js {
 		kind := ""
 		switch {
-		case containsAddr(j.WaitLocked, t.Addr):
+		case slices.Contains(j.WaitLocked, t.Addr):
 			kind = "journal-locked"
-		case containsAddr(j.WaitUpdates, t.Addr):
+		case slices.Contains(j.WaitUpdates, t.Addr):
 			kind = "journal-updates"
 		default:
 			continue
@@ -156,24 +163,6 @@ func (k *Kernel) journalQueueWait(t Task, w *Wait) bool {
 		}
 		k.journalWait(t, j.Addr, w)
 		return true
-	}
-	return false
-}
-
-func containsAddr(list []uint64, a uint64) bool {
-	for _, x := range list {
-		if x == a {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
 	}
 	return false
 }

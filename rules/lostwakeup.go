@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vmtriage/vmtriage/analyzer"
@@ -38,7 +39,7 @@ func lostWakeups(c *Context, id string, kinds []string, check func(t *analyzer.T
 			continue
 		}
 		w := c.Wait(t)
-		if !contains(kinds, w.Kind) {
+		if !slices.Contains(kinds, w.Kind) {
 			continue
 		}
 		examined++
@@ -81,13 +82,4 @@ func lostWakeups(c *Context, id string, kinds []string, check func(t *analyzer.T
 		return nil, fmt.Errorf("%w: no blocked task waits on a %s", ErrNotApplicable, strings.Join(kinds, "/"))
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
