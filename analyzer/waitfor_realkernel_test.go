@@ -39,21 +39,7 @@ func TestWaitForRealKernel(t *testing.T) {
 				if b, err := os.ReadFile(filepath.Join(dir, "dumps", sc, "drgn.json")); err == nil {
 					json.Unmarshal(b, &oracle)
 				}
-				k, err := OpenWith(dump, line.Vmlinux(), Options{DebugDirs: []string{line.DebugModules()}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer k.Close()
-				tasks, err := k.Tasks()
-				if err != nil {
-					t.Fatal(err)
-				}
-				byPID := map[int]Task{}
-				byAddr := map[uint64]Task{}
-				for _, tk := range tasks {
-					byPID[tk.PID] = tk
-					byAddr[tk.Addr] = tk
-				}
+				k, byPID, byAddr := openLab(t, dump, line.Vmlinux(), line.DebugModules())
 				waits := map[uint64]Wait{}
 				for _, u := range oracle.UNTasks {
 					tk := byPID[u.PID]

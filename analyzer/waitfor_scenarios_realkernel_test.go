@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // labWaitScenarios are the lab's wait-for scenarios (testdata/realkernel/README.md):
@@ -50,14 +52,9 @@ func hexAddr(s string) uint64 {
 //
 //	go test -tags realkernel -run TestWaitForScenarios -v ./analyzer
 func TestWaitForScenarios(t *testing.T) {
-	cache := os.Getenv("VMTRIAGE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vmtriage")
-	}
-	lines, _ := filepath.Glob(filepath.Join(cache, "realkernel", "lines", "*"))
 	n := 0
-	for _, dir := range lines {
+	for _, line := range labcache.Lines() {
+		dir := line.Dir
 		for _, sc := range labWaitScenarios {
 			sdir := filepath.Join(dir, "dumps", sc)
 			dump := filepath.Join(sdir, "mdf-zlib.vmcore")
@@ -104,21 +101,7 @@ func waitScenario(t *testing.T, dir, sdir, sc, dump string) {
 	guestPID := func(k string) int { p, _ := strconv.Atoi(meta.Guest[k]); return p }
 
 	// the dump's directory holds the lab module it loaded (labmod.ko), first
-	k, err := OpenWith(dump, filepath.Join(dir, "vmlinux"), Options{DebugDirs: []string{sdir, filepath.Join(dir, "debug-modules")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	tasks, err := k.Tasks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byPID := map[int]Task{}
-	byAddr := map[uint64]Task{}
-	for _, tk := range tasks {
-		byPID[tk.PID] = tk
-		byAddr[tk.Addr] = tk
-	}
+	k, byPID, byAddr := openLab(t, dump, filepath.Join(dir, "vmlinux"), sdir, filepath.Join(dir, "debug-modules"))
 	pidOf := func(a uint64) int {
 		if tk, ok := byAddr[a]; ok {
 			return tk.PID
