@@ -9,7 +9,9 @@
 #         default: every line.
 # Steps:  install apt roots kernel labmod initramfs A B B-notimeout C D E F G G-legit H H-legit
 #         oracle all (default: all: A-D, plus the wait-for scenarios E-H the line lists in the
-#         lines file's 6th field); summary prints the table of what the cache holds.
+#         lines file's 6th field); summary prints the table of what the cache holds;
+#         oracle-waits refreshes only drgn.json's waits of every scenario that has a drgn.json
+#         (oracle.py --waits-only: drgn 0.3.0, about a second a dump; no crash, no boot).
 #         A scenario implies install/apt/roots/kernel/initramfs (F-H also labmod: labmod/ built
 #         against the line's linux-headers);
 #         A and B share one boot when both are asked for (A is dumped, then B
@@ -447,6 +449,12 @@ step_oracle() {
 	timed "oracle-$sc" /usr/bin/python3 "$HERE/oracle.py" --cache "$d" --scenario "$sc" || die "oracle $sc"
 }
 
+step_oracle_waits() { # drgn.json's waits again, from the dump it names (the rest of drgn.json is kept)
+	local line=$1 sc=$2 d; d=$(line_dir "$1")
+	timed "oracle-waits-$sc" /usr/bin/python3 "$HERE/oracle.py" --cache "$d" --scenario "$sc" --waits-only ||
+		die "oracle --waits-only $sc"
+}
+
 # ---------------------------------------------------------------- summary
 # step_summary: the README's table (lines x scenarios x formats kept, sizes, timings)
 step_summary() {
@@ -511,9 +519,9 @@ done
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(all)
 for s in "${STEPS[@]}"; do
 	case $s in
-	install | apt | roots | kernel | labmod | initramfs | oracle | all | A | B | B-notimeout | C | D | E | F | G | G-legit | H | H-legit) ;;
+	install | apt | roots | kernel | labmod | initramfs | oracle | oracle-waits | all | A | B | B-notimeout | C | D | E | F | G | G-legit | H | H-legit) ;;
 	summary) step_summary; exit 0 ;;
-	*) die "unknown line or step '$s' (lines: $(all_lines | xargs); steps: install apt roots kernel labmod initramfs A B B-notimeout C D E F G G-legit H H-legit oracle all summary)" ;;
+	*) die "unknown line or step '$s' (lines: $(all_lines | xargs); steps: install apt roots kernel labmod initramfs A B B-notimeout C D E F G G-legit H H-legit oracle oracle-waits all summary)" ;;
 	esac
 done
 
@@ -538,7 +546,7 @@ for s in "${STEPS[@]}"; do case $s in all | A | B | B-notimeout | C | D | E | F 
 
 if want install || [ $needs_boot = 1 ]; then step_install; fi
 if want apt || want kernel || [ $needs_boot = 1 ]; then step_apt; fi
-if want roots || want oracle || [ $needs_boot = 1 ]; then
+if want roots || want oracle || want oracle-waits || [ $needs_boot = 1 ]; then
 	if [ $needs_boot = 1 ] || want kernel; then
 		# roots.sh (debootstrap, ~2-3 min each) runs beside the kernel downloads
 		( step_roots ) >>"$CACHE/roots.log" 2>&1 & ROOTS_PID=$!
@@ -596,6 +604,11 @@ for LINE in "${LINES[@]}"; do
 				for s in "${ors[@]}"; do step_oracle "$LINE" "$s"; done
 			fi
 		fi
+	fi
+	if want oracle-waits; then
+		for s in "${SCENARIOS[@]}" "${WAIT_SCENARIOS[@]}"; do
+			if [ -s "$(line_dir "$LINE")/dumps/$s/drgn.json" ]; then step_oracle_waits "$LINE" "$s"; fi
+		done
 	fi
 	timed line-done true
 done

@@ -3,6 +3,7 @@
 
   oracle.py --cache LINEDIR --scenario S [--jobs N]
   oracle.py --cache LINEDIR --scenario S --recompare   (no tool run: parse and compare again)
+  oracle.py --cache LINEDIR --scenario S --waits-only  (drgn.json's waits only, see below)
 
 LINEDIR is one kernel line's directory ($CACHE/lines/<line>/, or the old $CACHE):
   LINEDIR/vmlinux                  the debug vmlinux        LINEDIR/config   (optional)
@@ -25,6 +26,11 @@ formats, here and in the line's next scenarios, are not run (their run says "not
 Previous outputs of the scenario are deleted first; drgn.json is renamed into place
 last (lab.sh takes its presence as "oracle done"). Exit 0 when drgn 0.3.0 read one
 format, 1 otherwise. `jobs` tool runs at a time (default 2, env ORACLE_JOBS).
+--waits-only runs nothing but `oracle_drgn.py --waits-only` (sid's drgn 0.3.0: the UN tasks
+and their waits, about a second) on the dump drgn.json names, checks its UN tasks are
+drgn.json's, and replaces drgn.json's waits (or waits_error) with its answer, adding
+waits_refreshed; drgn.json is rewritten atomically, nothing else is touched (lab.sh step
+oracle-waits does it for every scenario of the lines asked for).
 
 Files written in LINEDIR/dumps/S/:
 
@@ -51,19 +57,51 @@ drgn.json -- oracle_drgn.py under sid's drgn 0.3.0 on the PRIMARY format: the fi
       local, when present)} -- addresses "0x..." strings, the rest integers,
     dio_from: "DWARF local `dio` of ..." or "stack scan (waiter == task)".
   waits[] (waits_error): for each UN task, in un_tasks' order, what it waits on, followed by
-      hand (the frames and locals vmtriage's analyzer/waitfor.go reads):
-    pid, comm, kind ("mutex", "rwsem-read", "rwsem-write", "completion", "iomap-dio", or
-      "unknown" when no frame is one of these), function (the innermost frame that is one
-      of: __mutex_lock, rt_mutex_slowlock..., rwsem_down_{read,write}_slowpath, rwbase_*,
-      __wait_for_common/do_wait_for_common, __iomap_dio_rw), inline (bool), local (lock, sem,
-      rwb, x, dio), object ("0x...": the local's value), type (the local's C type), error,
-    mutex: owner_word (owner.counter; PREEMPT_RT's rt_mutex_base: owner), owner (word & ~7),
-      owner_pid and owner_comm (the task at that address; owner_pid null when owner is 0),
-      on PREEMPT_RT when the rt_mutex is an i_rwsem's: rtmutex_of_i_rwsem, inode, i_ino;
+      hand (the frames and locals vmtriage's analyzer/waitfor.go reads, and what it calls
+      the object of each kind):
+    pid, comm, kind ("dio", "iomap-dio", "mutex", "rwsem-read", "rwsem-write", "completion",
+      "buffer", "journal-locked", "journal-updates", "journal-commit", or "unknown" when no
+      frame is one of these and the task is on no journal wait queue), function (the
+      innermost frame that is one of: dio_await_one/dio_await_completion/
+      [do_|__]blockdev_direct_IO, __iomap_dio_rw, __mutex_lock, rt_mutex_slowlock...,
+      rwsem_down_{read,write}_slowpath, rwbase_*, __wait_for_common/do_wait_for_common,
+      [__]wait_on_buffer/[__]lock_buffer, wait_transaction_locked, jbd2_journal_wait_updates/
+      jbd2_journal_commit_transaction, jbd2_log_wait_commit; "(its journal's wait queue)"
+      when only the queue says it), inline (bool), local (dio, lock, sem, rwb, x, bh,
+      journal; the dio's frame is the first dio function whose local `dio` is set), object
+      ("0x...": see each kind), type (the local's C type), skipped[] (wait frames whose local
+      is optimized out at that pc: the next one out was read), error,
+    owners[] ("0x..." tasks that can end the wait), owner_pids[] (theirs; null for an
+      address that is no task), holds (bool: what the task waits for already holds, so
+      nobody is left to wake it: a lost wakeup; absent when unknown),
+    dio: object = the struct dio; dio_from ("frame local" or "stack scan (waiter == task)":
+      the first stack word whose dio->waiter is the task), refcount, waiter; holds =
+      refcount 1 and waiter the task; device (the inode's s_id) when it does not; no owners;
+    mutex: object = the lock; owner_word (owner.counter; PREEMPT_RT's rt_mutex_base: owner),
+      owner (word & ~7), owner_pid and owner_comm (the task at that address; owner_pid null
+      when owner is 0); holds = owner 0; on PREEMPT_RT when the rt_mutex is an i_rwsem's:
+      rtmutex_of_i_rwsem, inode, i_ino;
     rwsem-*: owner_word, owner, owner_pid, owner_comm, count ("0x..."), reader_owned (owner
       bit 0: the owner is the last reader), PREEMPT_RT: readers; i_rwsem true, inode, i_ino
-      when the rw_semaphore is an inode's i_rwsem (its sb's root dentry points back);
-    completion: done;  iomap-dio: ref, submit_waiter, size.
+      when the rw_semaphore is an inode's i_rwsem (its sb's root dentry points back); holds =
+      count has no writer bit and no reader (PREEMPT_RT: rtmutex owner 0), no owner then;
+    completion: done, holds = done > 0, no owners;  iomap-dio: ref, submit_waiter, size,
+      device (the iocb's file's s_id), holds = submit_waiter 0, no owners;
+    buffer: object = the buffer_head; b_state ("0x..."), b_blocknr, device (the block
+      device's name, "dm-0"), holds = BH_Lock clear; no owners;
+    journal-*: journal, j_running_transaction, t_state and t_updates (of the running
+      transaction, else the committing one), queues[] (which of the journal's
+      j_wait_transaction_locked, j_wait_updates the task is on);
+      journal-locked (a writer in start_this_handle): object = the running transaction,
+        owners = the journal's commit thread j_task, holds = t_state neither T_LOCKED nor
+        T_SWITCH;
+      journal-updates (the commit thread waiting for t_updates): object = the running
+        transaction, owners = the other tasks whose journal_info is a handle_t with
+        h_transaction == it (by pid), holds = t_updates 0;
+      journal-commit (jbd2_log_wait_commit): object = the journal, owners = j_task,
+        j_commit_sequence, tid (the frame's local), holds = tid_geq(j_commit_sequence, tid).
+  waits_refreshed (only after oracle.py --waits-only): {drgn_version, format, seconds (wall),
+      cpu_seconds, drgn_seconds, date}.
   journals[] (journals_error instead when ext4/jbd2 types are missing): for every
       mounted ext4 with a journal: sb, journal, device (j_devname), s_id,
     j_task {pid, comm, task} or null, j_running_transaction / j_committing_transaction:
@@ -625,6 +663,49 @@ def recompare(d):
         print(f"disagree {k}: " + " | ".join(v), file=sys.stderr)
 
 
+def waits_only(R, d, sc, vmlinux, mods):
+    """--waits-only: oracle_drgn.py --waits-only (sid's drgn 0.3.0) on the dump drgn.json
+    names; its waits (or waits_error) replace drgn.json's, which is rewritten atomically.
+    The UN tasks must be drgn.json's (the same dump). Exit 0 when merged, 1 otherwise."""
+    path = os.path.join(d, "drgn.json")
+    try:
+        oracle = json.load(open(path))
+    except (OSError, ValueError) as e:
+        sys.exit(f"oracle: --waits-only needs the scenario's drgn.json ({e}): run oracle.py without it first")
+    fmt = os.path.basename(oracle["dump"])[:-len(".vmcore")]
+    dump = os.path.join(d, fmt + ".vmcore")
+    out = os.path.join(d, "drgn-waits.json.partial")
+    rc, dt, _, err = R.run("sid", ["python3", os.path.join(HERE, "oracle_drgn.py"), "--waits-only", dump, vmlinux] + mods, out)
+    try:
+        new = json.load(open(out)) if rc == 0 else None
+    except ValueError as e:
+        new, err = None, f"{err}\n{out}: {e}"
+    os.remove(out)
+    if new is None:
+        lines = [l for l in err.strip().splitlines() if l.strip()]
+        sys.exit(f"oracle: drgn --waits-only on {dump}: exit {rc}: {lines[-1] if lines else ''}")
+    was = [(t["pid"], t["task"]) for t in oracle["un_tasks"]]
+    now = [(t["pid"], t["task"]) for t in new["un_tasks"]]
+    if was != now:
+        sys.exit(f"oracle: {dump}: UN tasks {now}, drgn.json has {was}: not the dump drgn.json was made from")
+    oracle.pop("waits", None)
+    oracle.pop("waits_error", None)
+    if "waits" in new:
+        oracle["waits"] = new["waits"]
+    else:
+        oracle["waits_error"] = new.get("waits_error", "no waits in oracle_drgn.py's output")
+    oracle["waits_refreshed"] = {"drgn_version": new["drgn_version"], "format": fmt, "seconds": dt,
+                                 "cpu_seconds": R.cpu.get(out), "drgn_seconds": new.get("seconds"),
+                                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    with open(path + ".tmp", "w") as fo:
+        json.dump(oracle, fo, indent=1)
+        fo.write("\n")
+    os.replace(path + ".tmp", path)
+    kinds = [f'{w["pid"]}:{w["kind"]}' for w in oracle.get("waits", [])]
+    print(f"oracle {sc} --waits-only ({fmt}): {dt} s wall, {R.cpu.get(out)} s CPU: {' '.join(kinds) or oracle.get('waits_error')}",
+          file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", required=True, help="the kernel line's directory (vmlinux, debug-modules/, dumps/)")
@@ -632,6 +713,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("ORACLE_JOBS", "2")))
     ap.add_argument("--recompare", action="store_true",
                     help="run no tool: parse the crash-*.txt again and redo oracle.json's comparisons")
+    ap.add_argument("--waits-only", action="store_true",
+                    help="run only oracle_drgn.py --waits-only on drgn.json's dump and merge its waits into drgn.json")
     a = ap.parse_args()
     t_start = time.time()
     line, sc = os.path.realpath(a.cache), a.scenario
@@ -652,6 +735,8 @@ def main():
     R = Runner(line)
     if not R.roots["sid"]:
         sys.exit("oracle: no sid root: run testdata/realkernel/roots.sh sid trixie")
+    if a.waits_only:
+        return waits_only(R, d, sc, vmlinux, mods)
     for pat in ("drgn*.json", "drgn.json.partial", "crash*.txt", "crash*.json", "crash*.cmd", "oracle.json"):
         for f in glob.glob(os.path.join(d, pat)):
             os.remove(f)

@@ -2,6 +2,7 @@
 """The drgn oracle: what a reference tool with full DWARF says about a lab dump.
 
   python3 oracle_drgn.py [--config KCONFIG] DUMP VMLINUX [DEBUG_MODULE.ko ...] > drgn.json
+  python3 oracle_drgn.py --waits-only DUMP VMLINUX [DEBUG_MODULE.ko ...]   (un_tasks and waits only)
 
 oracle.py runs it inside the roots of roots.sh (inroot.sh sid|trixie python3 ...):
 drgn 0.3.0 (sid) and 0.0.31 (trixie), both with libkdumpfile, read QEMU's ELF
@@ -165,19 +166,29 @@ def mounts_of(prog):
     return out
 
 
-def journals(prog, un_pids):
+def mounted_journals(prog):
+    """(super_block, journal_t) of every mounted ext4 with a journal, each super block once."""
     from drgn.helpers.linux.fs import for_each_mount
-    out = []
     seen = set()
     for mnt in for_each_mount(prog):
         sb = mnt.mnt.mnt_sb
         if sb.s_type.name.string_() != b"ext4" or sb.value_() in seen:
             continue
         seen.add(sb.value_())
-        sbi = cast("struct ext4_sb_info *", sb.s_fs_info)
-        j = sbi.s_journal
-        if not j:
-            continue
+        j = cast("struct ext4_sb_info *", sb.s_fs_info).s_journal
+        if j:
+            yield sb, j
+
+
+def wait_queue_tasks(wq_head):
+    """The tasks (task_struct *) on a wait_queue_head_t, in queue order."""
+    return [cast("struct task_struct *", wq.private)
+            for wq in list_for_each_entry("struct wait_queue_entry", wq_head.head.address_of_(), "entry")]
+
+
+def journals(prog, un_pids):
+    out = []
+    for sb, j in mounted_journals(prog):
         jd = {"sb": h(sb), "journal": h(j), "device": s(j.j_devname), "s_id": s(sb.s_id),
               "j_task": {"pid": int(j.j_task.pid), "comm": s(j.j_task.comm), "task": h(j.j_task)}
               if j.j_task else None}
@@ -190,16 +201,9 @@ def journals(prog, un_pids):
                            "t_state_value": st, "t_updates": int(t.t_updates.counter)}
             else:
                 jd[key] = None
-        waiting = []
-        for wq in list_for_each_entry("struct wait_queue_entry", j.j_wait_transaction_locked.head.address_of_(), "entry"):
-            tsk = cast("struct task_struct *", wq.private)
-            waiting.append({"pid": int(tsk.pid), "comm": s(tsk.comm), "task": h(tsk)})
-        jd["wait_transaction_locked"] = waiting
-        upd = []
-        for wq in list_for_each_entry("struct wait_queue_entry", j.j_wait_updates.head.address_of_(), "entry"):
-            tsk = cast("struct task_struct *", wq.private)
-            upd.append({"pid": int(tsk.pid), "comm": s(tsk.comm)})
-        jd["wait_updates"] = upd
+        jd["wait_transaction_locked"] = [{"pid": int(tsk.pid), "comm": s(tsk.comm), "task": h(tsk)}
+                                         for tsk in wait_queue_tasks(j.j_wait_transaction_locked)]
+        jd["wait_updates"] = [{"pid": int(tsk.pid), "comm": s(tsk.comm)} for tsk in wait_queue_tasks(j.j_wait_updates)]
         # handle holders: tasks whose journal_info is a handle on this journal's transactions
         holders = []
         trans = {jd[k]["transaction"] for k in ("j_running_transaction", "j_committing_transaction") if jd[k]}
@@ -223,6 +227,7 @@ def journals(prog, un_pids):
 # Where a blocked task waits, innermost frame first: (functions, local, kind). The same
 # frames and locals vmtriage's analyzer/waitfor.go reads, followed here by hand with drgn.
 WAIT_SITES = [
+    (DIO_FUNCS, "dio", "dio"),
     (("__mutex_lock", "__mutex_lock_common", "__mutex_lock_slowpath"), "lock", "mutex"),
     (("rt_mutex_slowlock", "__rt_mutex_slowlock", "rt_mutex_slowlock_block", "__rt_mutex_slowlock_locked"),
      "lock", "mutex"),
@@ -232,7 +237,15 @@ WAIT_SITES = [
     (("__rwbase_read_lock", "rwbase_read_lock"), "rwb", "rwsem-read"),
     (("__wait_for_common", "do_wait_for_common", "wait_for_common", "wait_for_common_io"), "x", "completion"),
     (("__iomap_dio_rw", "iomap_dio_rw"), "dio", "iomap-dio"),
+    (("wait_on_buffer", "__wait_on_buffer", "__lock_buffer", "lock_buffer"), "bh", "buffer"),
+    (("wait_transaction_locked",), "journal", "journal-locked"),
+    # 5.10 waits for t_updates inline in jbd2_journal_commit_transaction, 6.1+ in
+    # jbd2_journal_wait_updates (its caller)
+    (("jbd2_journal_wait_updates", "jbd2_journal_commit_transaction", "journal_commit_transaction"),
+     "journal", "journal-updates"),
+    (("jbd2_log_wait_commit",), "journal", "journal-commit"),
 ]
+JOURNAL_QUEUES = (("j_wait_transaction_locked", "journal-locked"), ("j_wait_updates", "journal-updates"))
 
 
 def inode_of_rwsem(prog, sem):
@@ -248,12 +261,134 @@ def inode_of_rwsem(prog, sem):
     return None
 
 
+def tid_geq(x, y):
+    """jbd2's tid_geq: x is y or later (tid_t wraps at 2^32)."""
+    return ((int(x) - int(y)) & 0xFFFFFFFF) < 0x80000000
+
+
+def bdev_name(bdev):
+    """A block device's name ("dm-0", "sda1"), as the kernel prints it."""
+    from drgn.helpers.linux.block import disk_name, part_name
+    try:
+        return part_name(bdev).decode(errors="replace")  # 5.11+: a partition is a block_device
+    except (AttributeError, LookupError):
+        pass
+    try:
+        return part_name(bdev.bd_part).decode(errors="replace")  # 5.10: its hd_struct
+    except (AttributeError, LookupError):
+        return disk_name(bdev.bd_disk).decode(errors="replace")
+
+
+def dio_wait(prog, w, task, frames):
+    """A dio wait: the `dio` local of the first DIO_FUNCS frame that has one (frames: the
+    trace from the first DIO_FUNCS frame out), else the stack scan (waiter == task)."""
+    d = None
+    for f in frames:
+        if f.name not in DIO_FUNCS:
+            continue
+        try:
+            v = f["dio"]
+        except (KeyError, LookupError):
+            continue
+        if not v.absent_ and v.value_():
+            d = v
+            w.update({"function": f.name, "inline": bool(f.is_inline), "dio_from": "frame local"})
+            break
+        w.setdefault("skipped", []).append(f"{f.name}: local dio {'absent' if v.absent_ else 'NULL'} at {hex(f.pc)}")
+    if d is None:
+        c = scan_stack_for_dio(prog, task)
+        if not c:
+            w["error"] = "no dio local and none on the stack"
+            return
+        d = c[0]
+        w["dio_from"] = "stack scan (waiter == task)"
+    w["object"] = h(d.value_())
+    w["type"] = str(d.type_)
+    w["refcount"], w["waiter"] = int(d.refcount), h(d.waiter)
+    # refcount 1 is the submitter's own reference: every bio ended; dio_bio_end_io's
+    # wakeup goes to waiter, so a waiter that is the task and nothing in flight: lost
+    w["holds"] = w["refcount"] == 1 and d.waiter.value_() == task.value_()
+    w["owners"], w["owner_pids"] = [], []  # the bios' completions end it, no task
+    if not w["holds"]:
+        w["device"] = s(d.inode.i_sb.s_id)
+
+
+def journal_wait(prog, w, task, j, by_addr, tid=None):
+    """A jbd2 wait on journal j, with what vmtriage's journalWait calls its object: the
+    running transaction (journal-locked, journal-updates) or the journal (journal-commit).
+    Its state and t_updates are the running transaction's, else the committing one's."""
+    kind = w["kind"]
+    run = j.j_running_transaction
+    tr = run if run else j.j_committing_transaction
+    w["journal"] = h(j)
+    w["j_running_transaction"] = h(run)
+    if tr:
+        st = int(tr.t_state)
+        w["t_state"] = T_STATES[st] if st < len(T_STATES) else st
+        w["t_updates"] = int(tr.t_updates.counter)
+    w["queues"] = [name for name, _ in JOURNAL_QUEUES
+                   if task.value_() in {t.value_() for t in wait_queue_tasks(j.member_(name))}]
+    owners = [j.j_task.value_()] if j.j_task else []
+    if kind == "journal-locked":
+        # start_this_handle sleeps on j_wait_transaction_locked while the running
+        # transaction is T_LOCKED (T_SWITCH: 6.5+'s fast-commit switch); the commit thread
+        # wakes the queue once it moves the transaction on
+        w["object"] = h(run)
+        w["holds"] = w.get("t_state") not in ("T_LOCKED", "T_SWITCH")
+    elif kind == "journal-updates":
+        # the commit thread waits on j_wait_updates for t_updates to drop to 0; each
+        # open handle (a task's journal_info with h_transaction == the transaction)
+        # ends with jbd2_journal_stop, which wakes it
+        w["object"] = h(run)
+        owners = []
+        if run:
+            for tsk in sorted(for_each_task(prog), key=lambda t: int(t.pid)):
+                ji = tsk.journal_info.value_()
+                if not ji or tsk.value_() == task.value_():
+                    continue
+                try:
+                    if Object(prog, "handle_t *", value=ji).h_transaction.value_() == run.value_():
+                        owners.append(tsk.value_())
+                except drgn.FaultError:
+                    continue
+        w["holds"] = w.get("t_updates") == 0
+    elif kind == "journal-commit":
+        # jbd2_log_wait_commit: wait_event(j_wait_done_commit, !tid_gt(tid, j_commit_sequence))
+        w["object"] = h(j)
+        w["j_commit_sequence"] = int(j.j_commit_sequence)
+        if tid is not None:  # the frame's `tid` local
+            w["tid"] = tid
+            w["holds"] = tid_geq(j.j_commit_sequence, tid)
+    w["owners"] = [hex(o) for o in owners]
+    w["owner_pids"] = [by_addr.get(o, (None,))[0] for o in owners]
+
+
+def owned_by(w, owner, by_addr):
+    """A lock's owner word read: owner, owner_pid/owner_comm (null when 0), owners[],
+    owner_pids[], and holds (nobody owns it: nobody will wake the task)."""
+    w["owner"] = hex(owner)
+    if owner:
+        pid, comm = by_addr.get(owner, (None, None))
+        w["owner_pid"], w["owner_comm"] = pid, comm
+        w["owners"], w["owner_pids"] = [hex(owner)], [pid]
+    else:
+        w["owner_pid"] = None
+        w["owners"], w["owner_pids"] = [], []
+    w["holds"] = owner == 0
+
+
 def waits(prog, un_tasks):
     """For each UN task: the first frame (innermost first) that is a WAIT_SITES function,
-    the object its local points to, and that object's owner, read by hand:
+    the object its local points to, who can end the wait (owners, owner_pids) and whether
+    what it waits for already holds (holds), read by hand:
+    dio: refcount, waiter (holds: refcount 1 and waiter the task);
     mutex: owner.counter & ~7 (PREEMPT_RT's rt_mutex_base: owner & ~1 ... & ~7);
     rw_semaphore: owner.counter & ~7 and count (PREEMPT_RT: rwbase.rtmutex.owner);
-    completion: done; iomap dio: ref, submit.waiter."""
+    completion: done; iomap dio: ref, submit.waiter; buffer_head: b_state's BH_Lock;
+    jbd2: the journal's running transaction, its state and t_updates, j_task, the tasks
+    whose journal_info handle is on it, j_commit_sequence and the `tid` waited for.
+    A task no frame says (or whose every wait frame lost its local) that sits on a
+    journal's j_wait_transaction_locked or j_wait_updates queue waits there."""
     by_addr = {}
     for tsk in for_each_task(prog):
         by_addr[tsk.value_()] = (int(tsk.pid), s(tsk.comm))
@@ -262,17 +397,23 @@ def waits(prog, un_tasks):
         task = Object(prog, "struct task_struct *", value=int(ent["task"], 16))
         w = {"pid": ent["pid"], "comm": ent["comm"], "kind": "unknown"}
         try:
-            trace = prog.stack_trace(task)
+            trace = list(prog.stack_trace(task))
         except Exception as e:  # noqa: BLE001
             w["error"] = f"stack_trace: {e}"
             out.append(w)
             continue
-        for f in trace:
+        for i, f in enumerate(trace):
             site = next((x for x in WAIT_SITES if f.name in x[0]), None)
             if site is None:
                 continue
             funcs, local, kind = site
             w.update({"kind": kind, "function": f.name, "inline": bool(f.is_inline), "local": local})
+            if kind == "dio":
+                try:
+                    dio_wait(prog, w, task, trace[i:])
+                except (LookupError, AttributeError, drgn.FaultError) as e:
+                    w["error"] = f"{type(e).__name__}: {e}"
+                break
             # a frame whose local the compiler dropped at this pc: the next wait frame out
             # (PREEMPT_RT 6.1: rt_mutex_slowlock_block's lock, then __rt_mutex_slowlock_locked's)
             try:
@@ -288,7 +429,6 @@ def waits(prog, un_tasks):
             w["object"] = h(v.value_())
             w["type"] = str(v.type_)
             o = v[0]
-            owner = None
             try:
                 if kind == "mutex":
                     tn = str(o.type_)
@@ -300,7 +440,7 @@ def waits(prog, un_tasks):
                         word = o.rtmutex.owner.value_()
                     word &= (1 << 64) - 1  # atomic_long_t: a signed long
                     w["owner_word"] = hex(word)
-                    owner = word & ~7
+                    owned_by(w, word & ~7, by_addr)
                     if "rt_mutex_base" in tn and prog.type("struct rw_semaphore").has_member("rwbase"):
                         # PREEMPT_RT: the rt_mutex of an rw_semaphore (down_write -> rwbase_write_lock)?
                         from drgn import container_of
@@ -309,6 +449,7 @@ def waits(prog, un_tasks):
                             w["rtmutex_of_i_rwsem"] = h(ino.i_rwsem.address_of_())
                             w["inode"], w["i_ino"] = h(ino.value_()), int(ino.i_ino)
                 elif kind in ("rwsem-read", "rwsem-write"):
+                    count = None
                     if "rwbase_rt" in str(o.type_):
                         word = o.rtmutex.owner.value_()
                         w["readers"] = int(o.readers.counter)
@@ -317,11 +458,18 @@ def waits(prog, un_tasks):
                         w["readers"] = int(o.rwbase.readers.counter)
                     else:
                         word = o.owner.counter.value_()
-                        w["count"] = hex(o.count.counter.value_() & 0xFFFFFFFFFFFFFFFF)
+                        count = o.count.counter.value_() & 0xFFFFFFFFFFFFFFFF
+                        w["count"] = hex(count)
                         w["reader_owned"] = bool(word & 1)
                     word &= (1 << 64) - 1
                     w["owner_word"] = hex(word)
-                    owner = word & ~7
+                    owned_by(w, word & ~7, by_addr)
+                    if count is not None:
+                        # RWSEM_WRITER_LOCKED (bit 0) and the readers (count >> RWSEM_READER_SHIFT 8)
+                        # say whether anyone holds it; a reader-owned one's owner is only its last reader
+                        w["holds"] = count & 1 == 0 and count >> 8 == 0
+                        if w["holds"]:
+                            w["owners"], w["owner_pids"] = [], []
                     # PREEMPT_RT: rw_semaphore starts with its rwbase_rt: the same address
                     ino = inode_of_rwsem(prog, Object(prog, "struct rw_semaphore *", value=v.value_()))
                     if ino is not None:
@@ -330,20 +478,54 @@ def waits(prog, un_tasks):
                         w["i_rwsem"] = True
                 elif kind == "completion":
                     w["done"] = int(o.done)
+                    w["holds"] = w["done"] > 0
+                    w["owners"], w["owner_pids"] = [], []
                 elif kind == "iomap-dio":
                     w["ref"] = int(o.ref.counter)
                     w["submit_waiter"] = h(o.submit.waiter)
                     w["size"] = int(o.size)
+                    w["holds"] = not o.submit.waiter
+                    w["owners"], w["owner_pids"] = [], []
+                    try:
+                        w["device"] = s(o.iocb.ki_filp.f_inode.i_sb.s_id)
+                    except (LookupError, AttributeError, drgn.FaultError):
+                        pass
+                elif kind == "buffer":
+                    try:
+                        bit = int(prog["BH_Lock"])
+                    except (KeyError, LookupError):
+                        bit = 2  # enum bh_state_bits: BH_Uptodate, BH_Dirty, BH_Lock
+                    w["b_state"] = hex(int(o.b_state))
+                    w["b_blocknr"] = int(o.b_blocknr)
+                    w["device"] = bdev_name(o.b_bdev)
+                    # __wait_on_buffer sleeps until end_buffer_*_sync's unlock_buffer
+                    # clears BH_Lock (and wakes the bit's waiters)
+                    w["holds"] = not (int(o.b_state) >> bit) & 1
+                    w["owners"], w["owner_pids"] = [], []
+                elif kind.startswith("journal-"):
+                    tid = None
+                    if kind == "journal-commit":
+                        try:
+                            tid = None if f["tid"].absent_ else int(f["tid"])
+                        except (KeyError, LookupError):
+                            pass
+                    journal_wait(prog, w, task, v, by_addr, tid)
             except (LookupError, AttributeError, drgn.FaultError) as e:
                 w["error"] = f"{type(e).__name__}: {e}"
-            if owner is not None:
-                w["owner"] = hex(owner)
-                if owner:
-                    pid, comm = by_addr.get(owner, (None, None))
-                    w["owner_pid"], w["owner_comm"] = pid, comm
-                else:
-                    w["owner_pid"] = None
             break
+        if w["kind"] == "unknown" or w.get("error") == "every wait frame's local is unreadable":
+            # no frame names it: the journal wait queue it sits on (vmtriage's journalQueueWait)
+            try:
+                for _, j in mounted_journals(prog):
+                    q = next((k for name, k in JOURNAL_QUEUES
+                              if task.value_() in {t.value_() for t in wait_queue_tasks(j.member_(name))}), None)
+                    if q:
+                        w.pop("error", None)
+                        w.update({"kind": q, "function": "(its journal's wait queue)", "inline": False, "local": None})
+                        journal_wait(prog, w, task, j, by_addr)
+                        break
+            except (LookupError, AttributeError, drgn.FaultError) as e:
+                w["queue_error"] = f"{type(e).__name__}: {e}"
         out.append(w)
     return out
 
@@ -461,6 +643,8 @@ def dmesg_tail(prog, n=20):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", help="the kernel's config file (for CONFIG_HZ when tick_nsec is missing)")
+    ap.add_argument("--waits-only", action="store_true",
+                    help="only un_tasks (pid, tgid, comm, task) and waits: oracle.py --waits-only refreshes drgn.json's waits")
     ap.add_argument("dump")
     ap.add_argument("vmlinux")
     ap.add_argument("modules", nargs="*")
@@ -484,6 +668,21 @@ def main():
            "release": s(prog["init_uts_ns"].name.release), "un_tasks": []}
     if warnings:
         res["debug_info_warnings"] = warnings
+    if a.waits_only:
+        res["waits_only"] = True
+        for task in for_each_task(prog):
+            st = task_state(task)
+            if st & TASK_UNINTERRUPTIBLE and not st & TASK_NOLOAD:
+                res["un_tasks"].append({"pid": int(task.pid), "tgid": int(task.tgid), "comm": s(task.comm), "task": h(task)})
+        res["un_tasks"].sort(key=lambda e: e["pid"])
+        try:
+            res["waits"] = waits(prog, res["un_tasks"])
+        except Exception as e:  # noqa: BLE001
+            res["waits_error"] = f"{type(e).__name__}: {e}"
+        res["seconds"] = round(time.time() - t0, 2)
+        json.dump(res, sys.stdout, indent=1)
+        print()
+        return
     since_arrival = None
     try:
         from drgn.helpers.linux.sched import task_since_last_arrival_ns as since_arrival
