@@ -8,10 +8,12 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,12 +66,16 @@ func dumpDOM(t *testing.T, browser, file string) string {
 	return stdout.String()
 }
 
-// checkDOM checks what a person must see, in the DOM the browser built.
-func checkDOM(t *testing.T, dom string, r *report.Report, wantNodes int, more ...string) {
+// checkDOM checks what a person must see, in the DOM the browser built:
+// the findings and their evidence, each finding's dependency tree (at
+// least wantNodes boxes), the wait-for graph (wantTasks task boxes in all,
+// as many as its SVGs say they draw, and every hung task's row).
+func checkDOM(t *testing.T, dom string, r *report.Report, wantNodes, wantTasks int, more ...string) {
 	t.Helper()
 	if n := strings.Count(dom, `<section class="finding `); n != len(r.Findings) {
 		t.Errorf("%d findings in the DOM, report has %d", n, len(r.Findings))
 	}
+	must := []string{`id="system"`, `id="hung"`, r.System.Release}
 	for _, f := range r.Findings {
 		for _, s := range []string{`data-rule="` + f.Rule + `"`, f.Bucket} {
 			if !strings.Contains(dom, s) {
@@ -80,6 +86,9 @@ func checkDOM(t *testing.T, dom string, r *report.Report, wantNodes int, more ..
 			if !strings.Contains(dom, `<td class="k">`+e.Label+`</td>`) {
 				t.Errorf("DOM lacks evidence row %q", e.Label)
 			}
+		}
+		if f.RootTask != nil && len(f.RootTask.Backtrace) > 0 {
+			must = append(must, `<ol class="bt"`)
 		}
 	}
 	if wantNodes > 0 {
@@ -93,12 +102,28 @@ func checkDOM(t *testing.T, dom string, r *report.Report, wantNodes int, more ..
 			t.Errorf("graph has %d arrows, want %d", strings.Count(dom, "<line "), wantNodes-1)
 		}
 	}
-	for _, s := range append([]string{`<ol class="bt"`, `id="system"`, `id="hung"`, r.System.Release}, more...) {
+	if n := strings.Count(dom, `<svg class="wfg"`); n == 0 && len(r.HungTasks) > 0 {
+		t.Error("DOM has no wait-for graph")
+	}
+	drawn := 0
+	for _, m := range svgTasks.FindAllStringSubmatch(dom, -1) {
+		n, _ := strconv.Atoi(m[1])
+		drawn += n
+	}
+	if n := strings.Count(dom, `<g class="wf task`); n != wantTasks || n != drawn {
+		t.Errorf("wait-for graph has %d task boxes, its SVGs say %d, want %d", n, drawn, wantTasks)
+	}
+	if n := strings.Count(dom, `<tr id="task-0x`); n != len(r.HungTasks) {
+		t.Errorf("%d hung task rows, report has %d", n, len(r.HungTasks))
+	}
+	for _, s := range append(must, more...) {
 		if !strings.Contains(dom, s) {
 			t.Errorf("DOM lacks %q", s)
 		}
 	}
 }
+
+var svgTasks = regexp.MustCompile(`<svg class="wfg"[^>]* data-tasks="(\d+)"`)
 
 // writeHTML writes the report's page and checks it is self-contained.
 func writeHTML(t *testing.T, r *report.Report) string {
@@ -146,36 +171,54 @@ func TestHTMLInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		dom := dumpDOM(t, browser, writeHTML(t, r))
-		checkDOM(t, dom, r, 3, "kjournald 30348", "oracle 8960 holds handle", "192 tasks waiting on T_LOCKED",
-			`id="task-0x102edef7030"`, "/data1/oracle/archive/CC/1_59673_629046150.dbf")
+		// One root (oracle 8960's lost wakeup): it, kjournald and 4 of
+		// the 192 writers waiting for kjournald, the others counted.
+		checkDOM(t, dom, r, 3, 6, "kjournald 30348", "oracle 8960 holds handle", "192 tasks waiting on T_LOCKED",
+			`id="task-0x102edef7030"`, "/data1/oracle/archive/CC/1_59673_629046150.dbf",
+			`<g class="wf end holds"`, fmt.Sprintf(">+%d more</text>", len(r.HungTasks)-6), `<a href="#wfg-0x102edef7030">wait-for graph</a>`)
 	})
 
-	t.Run("lab dump 6.1 B", func(t *testing.T) {
-		cache := os.Getenv("VMTRIAGE_CACHE")
-		if cache == "" {
-			home, _ := os.UserHomeDir()
-			cache = filepath.Join(home, ".cache", "vmtriage")
-		}
-		line := filepath.Join(cache, "realkernel", "lines", "6.1-amd64")
-		dump, vmlinux := filepath.Join(line, "dumps", "B", "mdf-zlib.vmcore"), filepath.Join(line, "vmlinux")
-		for _, f := range []string{dump, vmlinux} {
-			if _, err := os.Stat(f); err != nil {
-				t.Skipf("no lab dump: %v (bash testdata/realkernel/lab.sh makes it)", err)
+	// The lab's dumps (bash testdata/realkernel/lab.sh makes them): the
+	// rule found first, the wait-for graph's task boxes, what must show.
+	labs := []struct {
+		scenario, rule string
+		tasks          int
+		more           []string
+	}{
+		{"B", "dio-lost-wakeup", 1, []string{`<li class="inline">`, "dio_await_one (inlined)", `<g class="wf end holds"`}},
+		{"E", "", 4, []string{`<g class="wf end device"`, ">device dm-0</text>", `<g class="wf task root"`}},
+		{"F", "deadlock", 2, []string{`<g class="wf task cycle"`, `<path class="e cycle"`, ">deadlock: each waits for the next</text>"}},
+		{"G", "lost-wakeup-completion", 1, []string{`<g class="wf end holds"`}},
+		{"H", "lost-wakeup-lock", 1, []string{`<g class="wf end holds"`}},
+	}
+	for _, lab := range labs {
+		t.Run("lab dump 6.1 "+lab.scenario, func(t *testing.T) {
+			cache := os.Getenv("VMTRIAGE_CACHE")
+			if cache == "" {
+				home, _ := os.UserHomeDir()
+				cache = filepath.Join(home, ".cache", "vmtriage")
 			}
-		}
-		k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: []string{filepath.Join(line, "debug-modules")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := rules.Analyze(k, "test")
-		k.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(r.Findings) == 0 || r.Findings[0].Rule != "dio-lost-wakeup" {
-			t.Fatalf("lab dump B: findings %+v, want dio-lost-wakeup first", r.Findings)
-		}
-		dom := dumpDOM(t, browser, writeHTML(t, r))
-		checkDOM(t, dom, r, 0, `<li class="inline">`, "dio_await_one (inlined)")
-	})
+			line := filepath.Join(cache, "realkernel", "lines", "6.1-amd64")
+			dump, vmlinux := filepath.Join(line, "dumps", lab.scenario, "mdf-zlib.vmcore"), filepath.Join(line, "vmlinux")
+			for _, f := range []string{dump, vmlinux} {
+				if _, err := os.Stat(f); err != nil {
+					t.Skipf("no lab dump: %v (bash testdata/realkernel/lab.sh makes it)", err)
+				}
+			}
+			k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: []string{filepath.Join(line, "debug-modules")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := rules.Analyze(k, "test")
+			k.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lab.rule == "" && len(r.Findings) > 0 || lab.rule != "" && (len(r.Findings) == 0 || r.Findings[0].Rule != lab.rule) {
+				t.Fatalf("lab dump %s: findings %+v, want %q first", lab.scenario, r.Findings, lab.rule)
+			}
+			dom := dumpDOM(t, browser, writeHTML(t, r))
+			checkDOM(t, dom, r, 0, lab.tasks, lab.more...)
+		})
+	}
 }
