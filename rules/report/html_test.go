@@ -24,11 +24,7 @@ func TestWriteHTML(t *testing.T) {
 			Tree:     &Node{Label: "all", Children: []*Node{{Label: "one", Children: []*Node{{Label: "x"}, {Label: "y"}}}}}}},
 		HungTasks: []HungTask{{PID: 1, Comm: "c", Task: 0x10, BlockedSeconds: &blocked, WaitChannel: "io_schedule"}},
 	}
-	var b bytes.Buffer
-	if err := WriteHTML(&b, r); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
+	out := render(t, r)
 	for _, want := range []string{"h&lt;script&gt;", "s &amp; t", `<li class="inline">`, `href="#task-0x10"`, `id="task-0x10"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("HTML lacks %q", want)
@@ -101,11 +97,29 @@ func waitReport() *Report {
 		tasks = append(tasks, task(pid, wait("buffer", 30, 30)))
 	}
 	tasks[len(tasks)-1].Comm = "<x>&"
+	r := baseReport()
+	r.HungTasks, r.Deadlocks = tasks, [][]TaskID{ids(21, 20)}
+	r.Findings = []Finding{{Rule: "deadlock", Title: "Deadlock", Severity: Critical, Confidence: "high", Bucket: "deadlock-0123456789", Summary: "s",
+		RootTask: &TaskRef{PID: 21, Comm: "c21", Task: Hex(0x1000 + 21)}, Details: DetailsOf(map[string]any{"tasks": ids(20, 21), "waits": []string{"a", "b"}})}}
+	return r
+}
+
+// baseReport is a valid report with no finding and no hung task.
+func baseReport() *Report {
 	return &Report{Schema: Schema, Tool: Tool{Name: "vmtriage", Version: "x"}, Dump: Dump{Path: "/c/vmcore", Format: "elf"},
-		System: System{Release: "6.1.0", Nodename: "h", Machine: "x86_64", CPUs: 4, Tasks: 100},
-		Findings: []Finding{{Rule: "deadlock", Title: "Deadlock", Severity: Critical, Confidence: "high", Bucket: "deadlock-0123456789", Summary: "s",
-			RootTask: &TaskRef{PID: 21, Comm: "c21", Task: Hex(0x1000 + 21)}, Details: map[string]any{"tasks": ids(20, 21), "waits": []string{"a", "b"}}}},
-		HungTasks: tasks, Deadlocks: [][]TaskID{ids(21, 20)}}
+		System: System{Release: "6.1.0", Nodename: "h", Machine: "x86_64", CPUs: 4, Tasks: 100}, Findings: []Finding{}, HungTasks: []HungTask{}}
+}
+
+// validate checks the test's report against the schema.
+func validate(t *testing.T, r *Report) {
+	t.Helper()
+	doc, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidateJSON(doc); err != nil {
+		t.Fatalf("the test's report: %v", err)
+	}
 }
 
 // TestWaitGraphs: the hung tasks are grouped by root (a deadlock's tasks
@@ -114,13 +128,7 @@ func waitReport() *Report {
 // drawing, every arrow from a box to a box.
 func TestWaitGraphs(t *testing.T) {
 	r := waitReport()
-	doc, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ValidateJSON(doc); err != nil {
-		t.Fatalf("the test's report: %v", err)
-	}
+	validate(t, r)
 	groups := waitGroups(r)
 	tests := []struct {
 		id     string
@@ -257,8 +265,10 @@ func checkGeometry(t *testing.T, g *htmlWaitGraph) {
 	}
 }
 
+// render writes the page of a report the schema validates.
 func render(t *testing.T, r *Report) string {
 	t.Helper()
+	validate(t, r)
 	var b bytes.Buffer
 	if err := WriteHTML(&b, r); err != nil {
 		t.Fatal(err)
@@ -314,7 +324,7 @@ func TestWaitGraphLarge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &Report{}
+			r := baseReport()
 			next := 1
 			var add func(owner, depth int)
 			add = func(owner, depth int) {
@@ -332,6 +342,7 @@ func TestWaitGraphLarge(t *testing.T) {
 				}
 			}
 			add(0, 1)
+			validate(t, r)
 			groups := waitGroups(r)
 			if len(groups) != 1 {
 				t.Fatalf("%d groups, want 1", len(groups))
