@@ -310,6 +310,25 @@ func TestWaitGraphHTML(t *testing.T) {
 	}
 }
 
+// TestWaitGraphSelfDeadlock: a task waiting for a lock it holds is a
+// deadlock of one, drawn as an arrow from the task back to itself.
+func TestWaitGraphSelfDeadlock(t *testing.T) {
+	r := baseReport()
+	me := TaskID{PID: 7, Comm: "selfish", Task: 0x7000}
+	r.HungTasks = []HungTask{{PID: 7, Comm: "selfish", Task: 0x7000, WaitChannel: "__mutex_lock",
+		Wait: &TaskWait{Kind: "mutex", What: "mutex held by selfish 7", Owners: []TaskID{me}, Root: &me, RootWhat: "a deadlock"}}}
+	r.Deadlocks = [][]TaskID{{me}}
+	out := render(t, r)
+	g := waitGroups(r)
+	if len(g) != 1 || !g[0].Cycle || g[0].Graph.TaskNodes != 1 || len(g[0].Graph.Edges) != 1 || g[0].Graph.Edges[0].Class != "cycle" {
+		t.Fatalf("groups %+v", g)
+	}
+	checkGeometry(t, g[0].Graph)
+	if !strings.Contains(out, "deadlock: selfish 7 → selfish 7 (1 task)") {
+		t.Error("the self-deadlock is not titled")
+	}
+}
+
 // TestWaitGraphLarge: hundreds of tasks under one root draw at most
 // wfPerOwner waiters per owner, wfMaxSlots boxes side by side and
 // wfMaxTasks boxes in all, and count the others in "+N more" boxes.
