@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,16 +24,27 @@ import (
 // BTFTypes is a TypeSource: its Types have the same shape as those decoded
 // from DWARF (names, sizes, member offsets, bit fields), which a test
 // checks type by type on real kernels.
+//
+// Nothing is decoded up front: a type is found by name through the
+// library's name index and decoded when first asked for (decoding all of
+// a kernel's 100k types takes a quarter of a second), and the
+// enumerators are read from the raw blob (btfraw.go) when a constant is
+// first asked for.
 type BTFTypes struct {
 	path string
 	spec *btf.Spec
+	raw  []byte    // the blob, for the enumerators (nil: decode every type for them)
+	base *BTFTypes // a module's split BTF: the kernel's
 
-	mu     sync.Mutex
-	index  map[string]btf.Type // "struct dio", "transaction_t", "int", ...
-	consts map[string]int64
-	vars   map[string]btf.Type // the variables BTF describes (per-CPU ones)
-	memo   map[btf.Type]*Type
-	ptrs   map[*Type]*Type
+	mu    sync.Mutex
+	index map[string]btf.Type // found so far: "struct dio", "transaction_t", "int"... (nil: none)
+	vars  map[string]btf.Type // variables found so far (per-CPU ones; nil: none)
+	memo  map[btf.Type]*Type
+	ptrs  map[*Type]*Type
+
+	constsOnce sync.Once
+	consts     map[string]int64
+	constsErr  error
 }
 
 // LoadBTF parses BTF from r: an ELF file with a .BTF section (a vmlinux)
@@ -43,58 +55,81 @@ func LoadBTF(r io.ReaderAt, name string) (*BTFTypes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("symbols: %s: BTF: %w", name, err)
 	}
-	return newBTFTypes(spec, name)
+	return newBTFTypes(spec, name), nil
 }
 
 // ParseBTF parses a raw BTF blob (magic 0xeb9f, as between the kernel's
 // __start_BTF and __stop_BTF).
 func ParseBTF(blob []byte, name string) (*BTFTypes, error) {
-	return LoadBTF(bytes.NewReader(blob), name)
+	t, err := LoadBTF(bytes.NewReader(blob), name)
+	if err != nil {
+		return nil, err
+	}
+	t.raw = blob
+	return t, nil
 }
 
-func newBTFTypes(spec *btf.Spec, name string) (*BTFTypes, error) {
-	t := &BTFTypes{path: name, spec: spec, index: map[string]btf.Type{}, consts: map[string]int64{},
+func newBTFTypes(spec *btf.Spec, name string) *BTFTypes {
+	return &BTFTypes{path: name, spec: spec, index: map[string]btf.Type{},
 		vars: map[string]btf.Type{}, memo: map[btf.Type]*Type{}, ptrs: map[*Type]*Type{}}
-	for ty, err := range spec.All() {
-		if err != nil {
-			return nil, fmt.Errorf("symbols: %s: BTF: %w", name, err)
-		}
-		key := ""
-		switch v := ty.(type) {
-		case *btf.Struct:
-			key = prefixed("struct", v.Name)
-		case *btf.Union:
-			key = prefixed("union", v.Name)
-		case *btf.Enum:
-			key = prefixed("enum", v.Name)
-			for _, e := range v.Values {
-				if _, dup := t.consts[e.Name]; !dup {
-					t.consts[e.Name] = enumValue(v, e.Value)
-				}
-			}
-		case *btf.Typedef:
-			key = v.Name
-		case *btf.Int:
-			key = cIntName(v.Name)
-			if _, dup := t.index[v.Name]; !dup {
-				t.index[v.Name] = ty
-			}
-		case *btf.Float:
-			key = v.Name
-		case *btf.Var:
-			if _, dup := t.vars[v.Name]; !dup {
-				t.vars[v.Name] = v.Type
-			}
-		}
-		if key == "" {
-			continue
-		}
-		// a definition wins over a forward declaration; the first of equals
-		if old, dup := t.index[key]; !dup || isFwd(old) {
-			t.index[key] = ty
+}
+
+// btfIntNames are the names GCC and Clang give the C integer types in
+// BTF ("long unsigned int"): a lookup by another spelling ("unsigned
+// long") tries those whose C name is the same.
+var btfIntNames = []string{"char", "signed char", "unsigned char", "short int", "short unsigned int",
+	"int", "unsigned int", "long int", "long unsigned int", "long long int", "long long unsigned int",
+	"_Bool", "__int128", "__int128 unsigned"}
+
+// find returns the type a key names ("struct dio", "u64", "unsigned
+// long"), or nil: a definition wins over a forward declaration, the first
+// (lowest id) of equals; the caller holds t.mu.
+func (t *BTFTypes) find(key string) btf.Type {
+	if v, ok := t.index[key]; ok {
+		return v
+	}
+	kind, name := "", key
+	for _, k := range []string{"struct ", "union ", "enum "} {
+		if strings.HasPrefix(key, k) {
+			kind, name = strings.TrimSpace(k), strings.TrimPrefix(key, k)
 		}
 	}
-	return t, nil
+	names := []string{name}
+	if kind == "" {
+		c := cIntName(key)
+		for _, n := range btfIntNames {
+			if n != key && cIntName(n) == c {
+				names = append(names, n)
+			}
+		}
+	}
+	var found btf.Type
+	for _, n := range names {
+		types, _ := t.spec.AnyTypesByName(n)
+		for _, ty := range types {
+			ok := false
+			switch v := ty.(type) {
+			case *btf.Struct:
+				ok = kind == "struct"
+			case *btf.Union:
+				ok = kind == "union"
+			case *btf.Enum:
+				ok = kind == "enum"
+			case *btf.Fwd:
+				ok = kind == "struct" && v.Kind == btf.FwdStruct || kind == "union" && v.Kind == btf.FwdUnion
+			case *btf.Typedef, *btf.Int, *btf.Float:
+				ok = kind == ""
+			}
+			if ok && (found == nil || isFwd(found) && !isFwd(ty)) {
+				found = ty
+			}
+		}
+		if found != nil {
+			break
+		}
+	}
+	t.index[key] = found
+	return found
 }
 
 func prefixed(kind, name string) string {
@@ -136,11 +171,8 @@ func (t *BTFTypes) lookup(key string) (*Type, error) {
 		}
 		return t.pointerTo(base), nil
 	}
-	bt, ok := t.index[key]
-	if !ok {
-		bt, ok = t.index[cIntName(key)]
-	}
-	if !ok {
+	bt := t.find(key)
+	if bt == nil {
 		if key == "void" {
 			return &Type{Name: "void", Kind: Void}, nil
 		}
@@ -149,8 +181,18 @@ func (t *BTFTypes) lookup(key string) (*Type, error) {
 	return t.convert(bt, 0)
 }
 
-// Constant returns an enumerator's value.
+// Constant returns an enumerator's value (the first enum's that has it;
+// a module's split BTF: the kernel's first).
 func (t *BTFTypes) Constant(name string) (int64, error) {
+	if t.base != nil {
+		if v, err := t.base.Constant(name); err == nil {
+			return v, nil
+		}
+	}
+	t.constsOnce.Do(func() { t.consts, t.constsErr = t.enumerators() })
+	if t.constsErr != nil {
+		return 0, t.constsErr
+	}
 	v, ok := t.consts[name]
 	if !ok {
 		return 0, &notFoundError{what: "enumerator " + name, file: t.path}
@@ -170,6 +212,16 @@ func (t *BTFTypes) Variable(name string) (*Type, error) {
 	defer t.mu.Unlock()
 	bt, ok := t.vars[name]
 	if !ok {
+		types, _ := t.spec.AnyTypesByName(name)
+		for _, ty := range types {
+			if v, isVar := ty.(*btf.Var); isVar {
+				bt = v.Type
+				break
+			}
+		}
+		t.vars[name] = bt
+	}
+	if bt == nil {
 		return nil, fmt.Errorf("%w: %w", &notFoundError{what: "variable " + name, file: t.path}, ErrNoVariableInBTF)
 	}
 	return t.convert(bt, 0)
@@ -255,7 +307,7 @@ func (t *BTFTypes) convert(bt btf.Type, depth int) (*Type, error) {
 		if ty.Kind == Union {
 			key = prefixed("union", v.Name)
 		}
-		if def, ok := t.index[key]; ok && !isFwd(def) {
+		if def := t.find(key); def != nil && !isFwd(def) {
 			full, err := sub(def)
 			if err != nil {
 				return nil, err
@@ -368,15 +420,20 @@ func (t *BTFTypes) members(ms []btf.Member, sub func(btf.Type) (*Type, error)) (
 // spread evenly over them in name order (deterministic).
 func (t *BTFTypes) SampleAggregates(n int) []string {
 	var all []string
-	for k, v := range t.index {
-		if isFwd(v) {
-			continue
+	for ty, err := range t.spec.All() {
+		if err != nil {
+			break
 		}
-		if strings.HasPrefix(k, "struct ") || strings.HasPrefix(k, "union ") {
-			all = append(all, k)
+		switch v := ty.(type) {
+		case *btf.Struct:
+			all = append(all, prefixed("struct", v.Name))
+		case *btf.Union:
+			all = append(all, prefixed("union", v.Name))
 		}
 	}
+	all = slices.DeleteFunc(all, func(s string) bool { return s == "" })
 	sort.Strings(all)
+	all = slices.Compact(all)
 	if len(all) <= n {
 		return all
 	}
@@ -483,5 +540,7 @@ func ParseSplitBTF(blob []byte, base *BTFTypes, name string) (*BTFTypes, error) 
 	if err != nil {
 		return nil, fmt.Errorf("symbols: %s: split BTF: %w", name, err)
 	}
-	return newBTFTypes(spec, name)
+	t := newBTFTypes(spec, name)
+	t.raw, t.base = blob, base
+	return t, nil
 }

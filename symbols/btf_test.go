@@ -28,7 +28,11 @@ func btfBlob(t testing.TB) []byte {
 		{Name: "name", Type: &btf.Array{Index: i32, Type: ch, Nelems: 16}, Offset: 192},
 	}
 	td := &btf.Typedef{Name: "dio_t", Type: dio}
-	b, err := btf.NewBuilder([]btf.Type{dio, td}, nil)
+	signed := &btf.Enum{Name: "signs", Size: 4, Signed: true, Values: []btf.EnumValue{{Name: "MINUS_TWO", Value: 0xfffffffffffffffe}}}
+	wide := &btf.Enum{Name: "wide", Size: 8, Values: []btf.EnumValue{{Name: "WIDE", Value: 1 << 40}}}
+	fwd := &btf.Fwd{Name: "dio", Kind: btf.FwdStruct}
+	pcpu := &btf.Var{Name: "runqueues", Type: dio, Linkage: btf.GlobalVar}
+	b, err := btf.NewBuilder([]btf.Type{fwd, dio, td, signed, wide, pcpu}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +90,27 @@ func TestBTFTypes(t *testing.T) {
 	if p, err := bt.Lookup("struct dio *"); err != nil || p.Kind != symbols.Pointer || p.Elem != dio {
 		t.Errorf("struct dio *: %v", err)
 	}
-	if v, err := bt.Constant("T_LOCKED"); err != nil || v != 1 {
-		t.Errorf("T_LOCKED = %d, %v", v, err)
+	for _, c := range []struct {
+		name string
+		want int64
+	}{{"T_LOCKED", 1}, {"T_RUNNING", 0}, {"MINUS_TWO", -2}, {"WIDE", 1 << 40}} {
+		if v, err := bt.Constant(c.name); err != nil || v != c.want {
+			t.Errorf("%s = %d, %v; want %d", c.name, v, err, c.want)
+		}
+	}
+	if _, err := bt.Constant("NOSUCH"); !errors.Is(err, symbols.ErrNotFound) {
+		t.Errorf("NOSUCH: %v, want ErrNotFound", err)
+	}
+	for _, n := range []string{"unsigned long", "long unsigned int", "unsigned  long"} {
+		if ty, err := bt.Lookup(n); err != nil || ty.Size != 8 || ty.Kind != symbols.Uint {
+			t.Errorf("%s: %v %v", n, ty, err)
+		}
+	}
+	if v, err := bt.Variable("runqueues"); err != nil || v != dio {
+		t.Errorf("per-CPU variable runqueues: %v, %v", v, err)
+	}
+	if got := bt.SampleAggregates(10); len(got) != 1 || got[0] != "struct dio" {
+		t.Errorf("aggregates %q, want [struct dio]", got)
 	}
 	if _, err := bt.Lookup("struct nosuch"); !errors.Is(err, symbols.ErrNotFound) {
 		t.Errorf("struct nosuch: %v, want ErrNotFound", err)
@@ -106,6 +129,7 @@ func FuzzParseBTF(f *testing.F) {
 		if err != nil {
 			return
 		}
+		bt.Constant("T_LOCKED")
 		for _, n := range bt.SampleAggregates(20) {
 			if ty, err := bt.Lookup(n); err == nil {
 				_ = ty.String()

@@ -23,15 +23,17 @@ func (im *Image) DWARFSection(name string) ([]byte, error) {
 	if s == nil {
 		return nil, nil
 	}
-	im.mu.RLock()
-	defer im.mu.RUnlock()
+	im.mu.Lock()
+	defer im.mu.Unlock()
 	if im.closed {
 		return nil, fmt.Errorf("symbols: %s: DWARFSection after Close", im.path)
 	}
-	// the mapping outlives Close only when the types read from it
-	if im.typesFromMapping && im.mapped != nil && s.Type != elf.SHT_NOBITS && s.Flags&elf.SHF_COMPRESSED == 0 {
+	// a slice of the mapping (which then outlives Close: the caller may
+	// read it lazily), not a copy: only the pages read become resident
+	if im.mapped != nil && s.Type != elf.SHT_NOBITS && s.Flags&elf.SHF_COMPRESSED == 0 {
 		end := s.Offset + s.Size
 		if end >= s.Offset && end <= uint64(len(im.mapped)) {
+			im.typesFromMapping = true
 			return im.mapped[s.Offset:end:end], nil
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 
@@ -47,6 +48,16 @@ func runWith(root *cobra.Command, args []string) int {
 				defer pprof.StopCPUProfile()
 			}
 		}
+	}
+	if p := os.Getenv("VMTRIAGE_MEMPROFILE"); p != "" {
+		// allocations, for finding where the memory goes: go tool pprof -sample_index=alloc_space vmtriage FILE
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			if f, err := os.Create(p); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	err := root.Execute()
 	switch {

@@ -9,9 +9,10 @@
 // subtract the KASLR slide from a vmlinux pc first; modules are loaded with
 // their runtime section addresses already applied (LoadModule).
 //
-// Lookups are lazy: the units are indexed by address range once, and only
-// the subprogram that holds a pc is decoded, with the per-unit subprogram
-// ranges cached.
+// Lookups are lazy: the units are indexed by address range once (from
+// .debug_aranges when the Funcs is made from raw sections, without
+// reading .debug_info at all), and only the subprogram that holds a pc is
+// decoded, with the per-unit subprogram ranges cached.
 package dwarffunc
 
 import (
@@ -19,6 +20,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -26,16 +28,27 @@ import (
 // ErrNoFunction is returned (wrapped) when no subprogram covers a pc.
 var ErrNoFunction = errors.New("dwarffunc: no function covers the pc")
 
-// Sections are the raw DWARF sections that debug/dwarf keeps to itself or
-// does not read. All are optional: without Info every unit is assumed to be
-// DWARF 5 when LocLists is present, else DWARF 4; without Loc/LocLists
-// location lists cannot be evaluated; without Addr DW_FORM_addrx and the
-// DW_LLE_*x entries cannot.
+// Sections are raw DWARF sections. With New (over a *dwarf.Data) they
+// carry what debug/dwarf keeps to itself or does not read, and all are
+// optional: without Info every unit is assumed to be DWARF 5 when
+// LocLists is present, else DWARF 4; without Loc/LocLists location lists
+// cannot be evaluated; without Addr DW_FORM_addrx and the DW_LLE_*x
+// entries cannot. NewFromSections reads everything from them: Info and
+// Abbrev are required, Aranges saves reading every unit's first entry.
 type Sections struct {
 	Info     []byte // .debug_info, to read each unit's version
 	Loc      []byte // .debug_loc (DWARF 4)
 	LocLists []byte // .debug_loclists (DWARF 5)
 	Addr     []byte // .debug_addr (DWARF 5)
+
+	Abbrev     []byte // .debug_abbrev
+	Aranges    []byte // .debug_aranges
+	Line       []byte // .debug_line
+	LineStr    []byte // .debug_line_str (DWARF 5)
+	Ranges     []byte // .debug_ranges (DWARF 4)
+	RngLists   []byte // .debug_rnglists (DWARF 5)
+	Str        []byte // .debug_str
+	StrOffsets []byte // .debug_str_offsets (DWARF 5)
 }
 
 // Func is one function of a pc's chain, innermost first.
@@ -58,20 +71,23 @@ type Func struct {
 // Funcs looks up functions and their locals in one DWARF image. Its
 // methods are safe for concurrent use.
 type Funcs struct {
-	d     *dwarf.Data
+	d     *dwarf.Data // nil when each unit is opened on its own (NewFromSections)
 	sec   Sections
 	order binary.ByteOrder
 
 	indexOnce sync.Once
 	indexErr  error
-	cuRanges  []cuRange     // sorted by lo
-	versions  []unitVersion // sorted by off
+	cuRanges  []cuRange      // sorted by lo
+	versions  []unitVersion  // sorted by off (every unit's, but with .debug_aranges)
+	starts    []dwarf.Offset // the units' offsets, sorted (from .debug_aranges: those with code)
 
-	mu    sync.Mutex
-	cus   map[dwarf.Offset]*cuInfo
-	names map[dwarf.Offset]string
-	types map[dwarf.Offset]typeInfo
-	files map[dwarf.Offset][]string
+	mu      sync.Mutex
+	units   map[dwarf.Offset]*unitData   // by unit offset (NewFromSections)
+	headers map[dwarf.Offset]unitVersion // unit headers read (NewFromSections)
+	cus     map[dwarf.Offset]*cuInfo
+	names   map[dwarf.Offset]string
+	types   map[dwarf.Offset]typeInfo
+	files   map[dwarf.Offset][]string
 }
 
 type cuRange struct {
@@ -80,8 +96,8 @@ type cuRange struct {
 }
 
 type unitVersion struct {
-	off     dwarf.Offset // unit header start
-	version int
+	off, end dwarf.Offset // unit header start, next unit's
+	version  int
 }
 
 // cuInfo is what a unit's lookups need, decoded on first use.
@@ -103,18 +119,27 @@ type subRange struct {
 // New makes a Funcs for d; sec carries the raw sections for location lists.
 func New(d *dwarf.Data, sec Sections) *Funcs {
 	return &Funcs{
-		d:     d,
-		sec:   sec,
-		order: binary.LittleEndian,
-		cus:   map[dwarf.Offset]*cuInfo{},
-		names: map[dwarf.Offset]string{},
-		types: map[dwarf.Offset]typeInfo{},
-		files: map[dwarf.Offset][]string{},
+		d:       d,
+		sec:     sec,
+		order:   binary.LittleEndian,
+		units:   map[dwarf.Offset]*unitData{},
+		headers: map[dwarf.Offset]unitVersion{},
+		cus:     map[dwarf.Offset]*cuInfo{},
+		names:   map[dwarf.Offset]string{},
+		types:   map[dwarf.Offset]typeInfo{},
+		files:   map[dwarf.Offset][]string{},
 	}
 }
 
-// Data returns the DWARF the Funcs reads.
-func (f *Funcs) Data() *dwarf.Data { return f.d }
+// NewFromSections makes a Funcs that reads the raw sections itself and
+// opens each unit only when a lookup needs it (see units.go): for a
+// vmlinux, whose stack frames touch a few dozen of its thousands of units.
+func NewFromSections(sec Sections) (*Funcs, error) {
+	if len(sec.Info) == 0 || len(sec.Abbrev) == 0 {
+		return nil, errors.New("dwarffunc: no .debug_info or .debug_abbrev")
+	}
+	return New(nil, sec), nil
+}
 
 // buildIndex records every unit's address ranges (one entry per unit;
 // the children are skipped without decoding) and the unit versions.
@@ -125,19 +150,64 @@ func (f *Funcs) buildIndex() error {
 				f.indexErr = fmt.Errorf("dwarffunc: malformed DWARF: %v", p)
 			}
 		}()
-		r := f.d.Reader()
+		if f.d == nil && len(f.sec.Aranges) > 0 {
+			// the unit headers are read when a unit is first used:
+			// walking them all touches every page of .debug_info
+			rs, err := arangeUnits(f.sec.Aranges, f.order)
+			if err != nil {
+				f.indexErr = err
+				return
+			}
+			f.cuRanges = rs
+			for _, r := range rs {
+				f.starts = append(f.starts, r.cu)
+			}
+			slices.Sort(f.starts)
+			f.starts = slices.Compact(f.starts)
+		} else {
+			f.versions = unitVersions(f.sec.Info, f.order)
+			for _, u := range f.versions {
+				f.starts = append(f.starts, u.off)
+			}
+			f.indexErr = f.indexUnitRanges()
+		}
+		sort.Slice(f.cuRanges, func(i, j int) bool { return f.cuRanges[i].lo < f.cuRanges[j].lo })
+	})
+	return f.indexErr
+}
+
+// indexUnitRanges reads each unit's first entry for its ranges (when there
+// is no .debug_aranges to say them).
+func (f *Funcs) indexUnitRanges() error {
+	var starts []dwarf.Offset
+	if f.d == nil {
+		for _, u := range f.versions {
+			starts = append(starts, u.off)
+		}
+	} else {
+		starts = []dwarf.Offset{0}
+	}
+	for _, start := range starts {
+		var r *reader
+		if f.d == nil {
+			u, err := f.unitAt(start)
+			if err != nil {
+				return err
+			}
+			r = &reader{u: u, r: u.d.Reader()}
+		} else {
+			r = &reader{u: &unitData{d: f.d}, r: f.d.Reader()}
+		}
 		for {
 			e, err := r.Next()
 			if err != nil {
-				f.indexErr = fmt.Errorf("dwarffunc: indexing units: %w", err)
-				return
+				return fmt.Errorf("dwarffunc: indexing units: %w", err)
 			}
 			if e == nil {
 				break
 			}
 			if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
-				rs, err := f.d.Ranges(e)
-				if err == nil {
+				if rs, err := r.u.d.Ranges(r.u.unitLocal(e)); err == nil {
 					for _, rg := range rs {
 						if rg[1] > rg[0] {
 							f.cuRanges = append(f.cuRanges, cuRange{rg[0], rg[1], e.Offset})
@@ -146,45 +216,62 @@ func (f *Funcs) buildIndex() error {
 				}
 			}
 			r.SkipChildren()
+			if f.d == nil {
+				break // one unit per reader
+			}
 		}
-		sort.Slice(f.cuRanges, func(i, j int) bool { return f.cuRanges[i].lo < f.cuRanges[j].lo })
-		f.versions = unitVersions(f.sec.Info, f.order)
-	})
-	return f.indexErr
+	}
+	return nil
 }
 
 // unitVersions walks the unit headers of .debug_info.
 func unitVersions(info []byte, order binary.ByteOrder) []unitVersion {
 	var out []unitVersion
-	for off := uint64(0); off+6 <= uint64(len(info)); {
-		length := uint64(order.Uint32(info[off:]))
-		hdr := uint64(4)
-		if length == 0xffffffff {
-			if off+14 > uint64(len(info)) {
-				break
-			}
-			length = order.Uint64(info[off+4:])
-			hdr = 12
-		} else if length >= 0xfffffff0 {
+	for off := dwarf.Offset(0); ; {
+		u, ok := unitHeader(info, off, order)
+		if !ok {
 			break
 		}
-		if off+hdr+2 > uint64(len(info)) {
-			break
-		}
-		v := int(order.Uint16(info[off+hdr:]))
-		out = append(out, unitVersion{dwarf.Offset(off), v})
-		next := off + hdr + length
-		if next <= off {
-			break
-		}
-		off = next
+		out = append(out, u)
+		off = u.end
 	}
 	return out
 }
 
+// unitHeader reads the header of the unit at off: its end and version.
+func unitHeader(info []byte, off dwarf.Offset, order binary.ByteOrder) (unitVersion, bool) {
+	o := uint64(off)
+	if o+6 > uint64(len(info)) {
+		return unitVersion{}, false
+	}
+	length := uint64(order.Uint32(info[o:]))
+	hdr := uint64(4)
+	if length == 0xffffffff {
+		if o+14 > uint64(len(info)) {
+			return unitVersion{}, false
+		}
+		length = order.Uint64(info[o+4:])
+		hdr = 12
+	} else if length >= 0xfffffff0 {
+		return unitVersion{}, false
+	}
+	if o+hdr+2 > uint64(len(info)) {
+		return unitVersion{}, false
+	}
+	v := int(order.Uint16(info[o+hdr:]))
+	next := o + hdr + length
+	if next <= o || next > uint64(len(info)) {
+		return unitVersion{}, false
+	}
+	return unitVersion{off, dwarf.Offset(next), v}, true
+}
+
 func (f *Funcs) unitVersion(cu dwarf.Offset) int {
-	i := sort.Search(len(f.versions), func(i int) bool { return f.versions[i].off > cu }) - 1
-	if i >= 0 {
+	if f.d == nil {
+		if u, err := f.unitOf(cu); err == nil {
+			return u.version
+		}
+	} else if i := sort.Search(len(f.versions), func(i int) bool { return f.versions[i].off > cu }) - 1; i >= 0 {
 		return f.versions[i].version
 	}
 	if f.sec.LocLists != nil && f.sec.Loc == nil {
@@ -216,8 +303,10 @@ func (f *Funcs) cu(off dwarf.Offset) (*cuInfo, error) {
 	if c != nil {
 		return c, nil
 	}
-	r := f.d.Reader()
-	r.Seek(off)
+	r, err := f.readerAt(off)
+	if err != nil {
+		return nil, err
+	}
 	e, err := r.Next()
 	if err != nil {
 		return nil, err
@@ -249,7 +338,7 @@ func (f *Funcs) cu(off dwarf.Offset) (*cuInfo, error) {
 			}
 			switch e.Tag {
 			case dwarf.TagSubprogram:
-				rs, _ := f.d.Ranges(e)
+				rs, _ := f.ranges(e)
 				for _, rg := range rs {
 					if rg[1] > rg[0] {
 						c.subs = append(c.subs, subRange{rg[0], rg[1], e.Offset})
@@ -316,8 +405,10 @@ func (f *Funcs) chainAt(pc uint64) (ch *chain, err error) {
 	if !found {
 		return nil, fmt.Errorf("%w: 0x%x (unit at 0x%x)", ErrNoFunction, pc, cuOff)
 	}
-	r := f.d.Reader()
-	r.Seek(sub)
+	r, err := f.readerAt(sub)
+	if err != nil {
+		return nil, err
+	}
 	e, err := r.Next()
 	if err != nil {
 		return nil, err
@@ -336,7 +427,7 @@ func (f *Funcs) chainAt(pc uint64) (ch *chain, err error) {
 // walk reads the children of the current entry (up to its terminator),
 // recording variables into s's innermost block and descending into the
 // lexical blocks and inlined subroutines that contain pc.
-func (f *Funcs) walk(r *dwarf.Reader, pc uint64, ch *chain, s *scope) error {
+func (f *Funcs) walk(r *reader, pc uint64, ch *chain, s *scope) error {
 	block := len(s.blocks) - 1
 	for {
 		e, err := r.Next()
@@ -381,7 +472,7 @@ func (f *Funcs) walk(r *dwarf.Reader, pc uint64, ch *chain, s *scope) error {
 }
 
 func (f *Funcs) contains(e *dwarf.Entry, pc uint64) bool {
-	rs, err := f.d.Ranges(e)
+	rs, err := f.ranges(e)
 	if err != nil {
 		return false
 	}
@@ -410,7 +501,7 @@ func (f *Funcs) Frames(pc uint64) ([]Func, error) {
 	for i := len(ch.scopes) - 1; i >= 0; i-- {
 		s := ch.scopes[i]
 		fn := Func{Name: f.name(s.entry), Inline: s.inline, Offset: uint64(s.entry.Offset)}
-		if rs, err := f.d.Ranges(s.entry); err == nil && len(rs) > 0 {
+		if rs, err := f.ranges(s.entry); err == nil && len(rs) > 0 {
 			fn.Entry = rs[0][0]
 			for _, rg := range rs {
 				fn.Entry = min(fn.Entry, rg[0])
@@ -438,7 +529,7 @@ func (f *Funcs) fileName(c *cuInfo, idx int64) string {
 	files, ok := f.files[c.entry.Offset]
 	f.mu.Unlock()
 	if !ok {
-		if lr, err := f.d.LineReader(c.entry); err == nil && lr != nil {
+		if lr, err := f.lineReader(c.entry); err == nil && lr != nil {
 			for _, fe := range lr.Files() {
 				if fe == nil {
 					files = append(files, "")
@@ -459,8 +550,10 @@ func (f *Funcs) fileName(c *cuInfo, idx int64) string {
 
 // entryAt decodes the entry at off.
 func (f *Funcs) entryAt(off dwarf.Offset) (*dwarf.Entry, error) {
-	r := f.d.Reader()
-	r.Seek(off)
+	r, err := f.readerAt(off)
+	if err != nil {
+		return nil, err
+	}
 	e, err := r.Next()
 	if err != nil {
 		return nil, err

@@ -124,8 +124,10 @@ func (f *Funcs) abstractVar(inst *dwarf.Entry, name string) *dwarf.Entry {
 	if o == nil || !o.Children {
 		return nil
 	}
-	r := f.d.Reader()
-	r.Seek(o.Offset)
+	r, err := f.readerAt(o.Offset)
+	if err != nil {
+		return nil
+	}
 	if _, err := r.Next(); err != nil {
 		return nil
 	}

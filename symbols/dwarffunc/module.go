@@ -181,18 +181,29 @@ type Source interface {
 	DWARFSection(name string) ([]byte, error)
 }
 
-// Open makes a Funcs for a Source (a vmlinux's *symbols.Image).
+// Open makes a Funcs for a Source (a vmlinux's *symbols.Image). It reads
+// the raw sections and opens units on demand (NewFromSections) unless the
+// source has no .debug_info/.debug_abbrev section as such (compressed or
+// .zdebug sections: then through the Source's dwarf.Data).
 func Open(src Source) (*Funcs, error) {
+	var sec Sections
+	for name, dst := range map[string]*[]byte{".debug_info": &sec.Info, ".debug_loc": &sec.Loc,
+		".debug_loclists": &sec.LocLists, ".debug_addr": &sec.Addr, ".debug_abbrev": &sec.Abbrev,
+		".debug_aranges": &sec.Aranges, ".debug_line": &sec.Line, ".debug_line_str": &sec.LineStr,
+		".debug_ranges": &sec.Ranges, ".debug_rnglists": &sec.RngLists, ".debug_str": &sec.Str,
+		".debug_str_offsets": &sec.StrOffsets} {
+		b, err := src.DWARFSection(name)
+		if err != nil {
+			return nil, err
+		}
+		*dst = b
+	}
+	if len(sec.Info) > 0 && len(sec.Abbrev) > 0 {
+		return NewFromSections(sec)
+	}
 	d, err := src.DWARF()
 	if err != nil {
 		return nil, err
-	}
-	sec := Sections{}
-	for name, dst := range map[string]*[]byte{".debug_info": &sec.Info, ".debug_loc": &sec.Loc,
-		".debug_loclists": &sec.LocLists, ".debug_addr": &sec.Addr} {
-		if *dst, err = src.DWARFSection(name); err != nil {
-			return nil, err
-		}
 	}
 	return New(d, sec), nil
 }

@@ -84,8 +84,7 @@ func (f *Funcs) describeType(off dwarf.Offset, depth int) typeInfo {
 		in := inner()
 		dims := ""
 		n := int64(1)
-		if r := f.d.Reader(); true {
-			r.Seek(off)
+		if r, err := f.readerAt(off); err == nil {
 			if _, err := r.Next(); err == nil && e.Children {
 				for {
 					c, err := r.Next()
