@@ -33,7 +33,7 @@ func (im *Image) DWARFSection(name string) ([]byte, error) {
 	if im.mapped != nil && s.Type != elf.SHT_NOBITS && s.Flags&elf.SHF_COMPRESSED == 0 {
 		end := s.Offset + s.Size
 		if end >= s.Offset && end <= uint64(len(im.mapped)) {
-			im.typesFromMapping = true
+			im.mappingInUse = true
 			return im.mapped[s.Offset:end:end], nil
 		}
 	}

@@ -110,11 +110,12 @@ type Image struct {
 	file   *elf.File
 	closer io.Closer
 	mapped []byte // the file, mapped read-only by Open
-	// typesFromMapping is set when Types read the DWARF from mapped
-	closed, typesFromMapping bool
-	buildID                  string
+	// mappingInUse is set once slices of mapped were handed out (DWARF
+	// read lazily, sections): Close then leaves the file mapped
+	closed, mappingInUse bool
+	buildID              string
 
-	mu     sync.RWMutex // guards closed and typesFromMapping
+	mu     sync.RWMutex // guards closed and mappingInUse
 	kernel symTable     // immutable once the image is open
 
 	// an image loaded by LoadSnapshot has no file: its data and types
@@ -157,16 +158,15 @@ func Open(path string) (*Image, error) {
 		return nil, fmt.Errorf("symbols: open vmlinux: %w", err)
 	}
 	if mapped := mapFile(f); mapped != nil {
-		im, err := newImage(bytes.NewReader(mapped), path)
+		im, err := newImage(bytes.NewReader(mapped), path, mapped)
 		f.Close()
 		if err != nil {
 			syscall.Munmap(mapped)
 			return nil, err
 		}
-		im.mapped = mapped
 		return im, nil
 	}
-	im, err := newImage(f, path)
+	im, err := newImage(f, path, nil)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -178,10 +178,10 @@ func Open(path string) (*Image, error) {
 // NewImage reads an ELF image from r; name is used in error messages and
 // returned by Path. The reader must stay valid while the image is used.
 func NewImage(r io.ReaderAt, name string) (*Image, error) {
-	return newImage(r, name)
+	return newImage(r, name, nil)
 }
 
-func newImage(r io.ReaderAt, path string) (im *Image, err error) {
+func newImage(r io.ReaderAt, path string, mapped []byte) (im *Image, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			im, err = nil, fmt.Errorf("symbols: %s: malformed ELF file: %v", path, p)
@@ -202,7 +202,7 @@ func newImage(r io.ReaderAt, path string) (im *Image, err error) {
 	default:
 		return nil, fmt.Errorf("symbols: %s is an ELF file of type %v, want an executable kernel image (ET_EXEC or ET_DYN)", path, ef.Type)
 	}
-	im = &Image{path: path, file: ef}
+	im = &Image{path: path, file: ef, mapped: mapped}
 	im.buildID = readBuildID(ef)
 	if err := im.loadSymbols(); err != nil {
 		return nil, err
@@ -218,7 +218,7 @@ func (im *Image) Close() error {
 	// (they read it lazily); otherwise it is unmapped, so that a batch
 	// opening the same vmlinux for every dump does not keep every mapping.
 	im.mu.Lock()
-	if im.mapped != nil && !im.typesFromMapping {
+	if im.mapped != nil && !im.mappingInUse {
 		syscall.Munmap(im.mapped)
 		im.mapped = nil
 		im.closed = true
@@ -304,6 +304,13 @@ func findBuildID(b []byte, order binary.ByteOrder) string {
 
 // loadSymbols reads .symtab (or .dynsym when there is no .symtab).
 func (im *Image) loadSymbols() error {
+	if syms, ok, err := im.mappedSymbols(); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		im.kernel = buildTable(syms)
+		return nil
+	}
 	esyms, err := im.file.Symbols()
 	if errors.Is(err, elf.ErrNoSymbols) {
 		esyms, err = im.file.DynamicSymbols()
@@ -316,39 +323,100 @@ func (im *Image) loadSymbols() error {
 	}
 	syms := make([]sym, 0, len(esyms))
 	for _, es := range esyms {
-		if es.Name == "" || es.Section == elf.SHN_UNDEF || strings.HasPrefix(es.Name, "$") {
-			continue
+		if s, ok := im.classify(es.Name, es.Info, es.Section, es.Value, es.Size); ok {
+			syms = append(syms, s)
 		}
-		st := elf.ST_TYPE(es.Info)
-		var s sym
-		switch st {
-		case elf.STT_FUNC:
-			s.Kind = SymFunc
-			s.text = true
-		case elf.STT_OBJECT, elf.STT_TLS, elf.STT_COMMON:
-			s.Kind = SymObject
-		case elf.STT_NOTYPE:
-			s.Kind = SymOther
-			if int(es.Section) < len(im.file.Sections) && es.Section < elf.SHN_LORESERVE {
-				s.text = im.file.Sections[es.Section].Flags&elf.SHF_EXECINSTR != 0
-			}
-		default: // sections, files, ifuncs and the like
-			if st != elf.STT_GNU_IFUNC {
-				continue
-			}
-			s.Kind = SymFunc
-			s.text = true
-		}
-		s.Name = es.Name
-		s.Addr = es.Value
-		s.Size = es.Size
-		b := elf.ST_BIND(es.Info)
-		s.global = b == elf.STB_GLOBAL || b == elf.STB_WEAK
-		s.shndx = es.Section
-		syms = append(syms, s)
 	}
 	im.kernel = buildTable(syms)
 	return nil
+}
+
+// mappedSymbols reads a 64-bit little-endian .symtab straight from the
+// mapped file: the names are substrings of one copy of .strtab, where
+// debug/elf allocates a string and a record per symbol (a kernel has
+// 130k). ok is false when the file is not mapped or not such an ELF file.
+func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
+	f := im.file
+	if im.mapped == nil || f.Class != elf.ELFCLASS64 || f.ByteOrder != binary.LittleEndian {
+		return nil, false, nil
+	}
+	st := f.Section(".symtab")
+	if st == nil || st.Type != elf.SHT_SYMTAB || int(st.Link) >= len(f.Sections) {
+		return nil, false, nil
+	}
+	str := f.Sections[st.Link]
+	section := func(s *elf.Section) ([]byte, error) {
+		end := s.Offset + s.Size
+		if s.Flags&elf.SHF_COMPRESSED != 0 || s.Type == elf.SHT_NOBITS || end < s.Offset || end > uint64(len(im.mapped)) {
+			return nil, fmt.Errorf("symbols: %s: section %s at 0x%x+0x%x is not in the file (%d bytes)", im.path, s.Name, s.Offset, s.Size, len(im.mapped))
+		}
+		return im.mapped[s.Offset:end], nil
+	}
+	tab, err := section(st)
+	if err != nil {
+		return nil, true, err
+	}
+	strBytes, err := section(str)
+	if err != nil {
+		return nil, true, err
+	}
+	const entSize = 24 // Elf64_Sym
+	if len(tab)%entSize != 0 {
+		return nil, true, fmt.Errorf("symbols: %s: .symtab is %d bytes, not a multiple of %d", im.path, len(tab), entSize)
+	}
+	strs := string(strBytes)
+	le := binary.LittleEndian
+	syms = make([]sym, 0, len(tab)/entSize)
+	for off := entSize; off+entSize <= len(tab); off += entSize { // entry 0 is the null symbol
+		e := tab[off:]
+		nameOff := int(le.Uint32(e))
+		if nameOff >= len(strs) {
+			return nil, true, fmt.Errorf("symbols: %s: symbol %d names offset 0x%x, past .strtab's end (0x%x)", im.path, off/entSize, nameOff, len(strs))
+		}
+		name := strs[nameOff:]
+		if i := strings.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		if s, ok := im.classify(name, e[4], elf.SectionIndex(le.Uint16(e[6:])), le.Uint64(e[8:]), le.Uint64(e[16:])); ok {
+			syms = append(syms, s)
+		}
+	}
+	return syms, true, nil
+}
+
+// classify turns an ELF symbol into a table entry, or says to skip it
+// (unnamed, undefined, mapping symbols, sections, files).
+func (im *Image) classify(name string, info byte, shndx elf.SectionIndex, value, size uint64) (sym, bool) {
+	if name == "" || shndx == elf.SHN_UNDEF || strings.HasPrefix(name, "$") {
+		return sym{}, false
+	}
+	st := elf.ST_TYPE(info)
+	var s sym
+	switch st {
+	case elf.STT_FUNC:
+		s.Kind = SymFunc
+		s.text = true
+	case elf.STT_OBJECT, elf.STT_TLS, elf.STT_COMMON:
+		s.Kind = SymObject
+	case elf.STT_NOTYPE:
+		s.Kind = SymOther
+		if int(shndx) < len(im.file.Sections) && shndx < elf.SHN_LORESERVE {
+			s.text = im.file.Sections[shndx].Flags&elf.SHF_EXECINSTR != 0
+		}
+	default: // sections, files, ifuncs and the like
+		if st != elf.STT_GNU_IFUNC {
+			return sym{}, false
+		}
+		s.Kind = SymFunc
+		s.text = true
+	}
+	s.Name = name
+	s.Addr = value
+	s.Size = size
+	b := elf.ST_BIND(info)
+	s.global = b == elf.STB_GLOBAL || b == elf.STB_WEAK
+	s.shndx = shndx
+	return s, true
 }
 
 // better reports whether a should be preferred over b when both start at

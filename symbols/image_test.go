@@ -387,3 +387,41 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestMappedSymbolsMatchDebugELF: the symbol table read straight from the
+// mapped file is the one debug/elf's Symbols gives, entry for entry, on a
+// GCC-built executable (and a vmlinux: VMTRIAGE_TEST_VMLINUX=PATH).
+func TestMappedSymbolsMatchDebugELF(t *testing.T) {
+	paths := []string{executable(t, "main")}
+	if v := os.Getenv("VMTRIAGE_TEST_VMLINUX"); v != "" {
+		paths = append(paths, v)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			im := openImage(t, path)
+			defer im.Close()
+			fast, ok, err := im.mappedSymbols()
+			if err != nil || !ok {
+				t.Fatalf("mappedSymbols: ok %v, %v", ok, err)
+			}
+			esyms, err := im.file.Symbols()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var slow []sym
+			for _, es := range esyms {
+				if s, ok := im.classify(es.Name, es.Info, es.Section, es.Value, es.Size); ok {
+					slow = append(slow, s)
+				}
+			}
+			if len(fast) != len(slow) || len(fast) == 0 {
+				t.Fatalf("%d symbols from the mapping, %d from debug/elf", len(fast), len(slow))
+			}
+			for i := range fast {
+				if fast[i] != slow[i] {
+					t.Fatalf("symbol %d: %+v from the mapping, %+v from debug/elf", i, fast[i], slow[i])
+				}
+			}
+		})
+	}
+}

@@ -17,14 +17,15 @@ func (im *Image) HasSections() bool { return im.file != nil }
 // Section returns the contents and link-time address of the named ELF
 // section (".orc_unwind_ip", ".debug_frame", ...). A missing section, or
 // an image without its file (a snapshot), is an ErrNotFound error; a
-// section without file contents (SHT_NOBITS) is an error.
+// section without file contents (SHT_NOBITS) is an error. The bytes may
+// be the image's read-only mapping of its file: do not modify them.
 func (im *Image) Section(name string) (data []byte, addr uint64, err error) {
 	if im.file == nil {
 		return nil, 0, &notFoundError{what: "section " + name + " (a snapshot has no sections)", file: im.path}
 	}
-	im.mu.RLock()
-	closed := im.closed
-	im.mu.RUnlock()
+	im.mu.Lock()
+	closed, mapped := im.closed, im.mapped
+	im.mu.Unlock()
 	if closed {
 		return nil, 0, fmt.Errorf("symbols: %s: Section after Close", im.path)
 	}
@@ -43,6 +44,13 @@ func (im *Image) Section(name string) (data []byte, addr uint64, err error) {
 			data, addr, err = nil, 0, fmt.Errorf("symbols: reading section %s of %s: %v", name, im.path, p)
 		}
 	}()
+	// a slice of the mapping, not a copy (the mapping then outlives Close)
+	if end := sec.Offset + sec.Size; mapped != nil && sec.Flags&elf.SHF_COMPRESSED == 0 && end >= sec.Offset && end <= uint64(len(mapped)) {
+		im.mu.Lock()
+		im.mappingInUse = true
+		im.mu.Unlock()
+		return mapped[sec.Offset:end:end], sec.Addr, nil
+	}
 	data, err = io.ReadAll(io.LimitReader(sec.Open(), int64(sec.Size)))
 	if err != nil {
 		return nil, 0, fmt.Errorf("symbols: reading section %s of %s: %w", name, im.path, err)

@@ -84,7 +84,7 @@ func (im *Image) openDWARF() (data *dwarf.Data, err error) {
 	data, err = mappedDWARF(im.file, im.mapped)
 	if err == nil && data != nil {
 		im.mu.Lock()
-		im.typesFromMapping = true
+		im.mappingInUse = true
 		im.mu.Unlock()
 	}
 	if err == nil && data == nil {

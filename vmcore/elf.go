@@ -1,9 +1,11 @@
 package vmcore
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 )
 
@@ -108,7 +110,8 @@ func openELF(d *Dump, r io.ReaderAt, size int64) error {
 	if err := readFull(path, r, size, int64(phoff), ph, "program headers"); err != nil {
 		return err
 	}
-	be := &elfBackend{path: path, r: r, size: size, pageSize: 4096}
+	// QEMU's paging dumps have a PT_LOAD per page mapping (65k for 1 GiB)
+	be := &elfBackend{path: path, r: r, size: size, pageSize: 4096, file: make([]Segment, 0, phnum)}
 	x86 := machine == emX86_64
 	var ns noteSet
 	for i := uint64(0); i < phnum; i++ {
@@ -172,7 +175,7 @@ func openELF(d *Dump, r io.ReaderAt, size int64) error {
 // past the end of the file.
 func (be *elfBackend) truncation() (*Truncation, string) {
 	byOff := append([]Segment(nil), be.file...)
-	sort.SliceStable(byOff, func(i, j int) bool { return byOff[i].FileOff < byOff[j].FileOff })
+	slices.SortStableFunc(byOff, func(a, b Segment) int { return cmp.Compare(a.FileOff, b.FileOff) })
 	fsize := uint64(be.size)
 	var expected uint64
 	for _, s := range byOff {
@@ -214,8 +217,8 @@ func (be *elfBackend) problems() []string { return nil }
 func disjointSegments(file []Segment) []elfSeg {
 	order := make([]Segment, len(file))
 	copy(order, file)
-	sort.SliceStable(order, func(i, j int) bool { return order[i].Paddr < order[j].Paddr })
-	var out []elfSeg
+	slices.SortStableFunc(order, func(a, b Segment) int { return cmp.Compare(a.Paddr, b.Paddr) })
+	out := make([]elfSeg, 0, len(order))
 	var covered uint64
 	for _, s := range order {
 		end := s.Paddr + s.MemSize
