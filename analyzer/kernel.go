@@ -155,14 +155,33 @@ func Open(dumpPath, vmlinuxPath string) (*Kernel, error) {
 
 // OpenWith opens a dump and its vmlinux with options.
 func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
-	d, err := vmcore.Open(dumpPath)
-	if err != nil {
-		return nil, err
+	// the dump and the vmlinux are opened side by side, and what the
+	// analysis reads of the vmlinux first (its BTF, its unwind tables) is
+	// decoded while the dump's layout is detected
+	type opened struct {
+		d   *vmcore.Dump
+		err error
 	}
-	im, err := symbols.Open(vmlinuxPath)
-	if err != nil {
+	dc := make(chan opened, 1)
+	go func() {
+		d, err := vmcore.Open(dumpPath)
+		dc <- opened{d, err}
+	}()
+	im, imErr := symbols.Open(vmlinuxPath)
+	if imErr == nil {
+		prewarm(im, opt)
+	}
+	r := <-dc
+	if r.err != nil {
+		if imErr == nil {
+			im.Close()
+		}
+		return nil, r.err
+	}
+	d := r.d
+	if imErr != nil {
 		d.Close()
-		return nil, err
+		return nil, imErr
 	}
 	k, err := NewWith(d, im, opt)
 	if err != nil {
@@ -170,6 +189,18 @@ func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// prewarm decodes in the background what NewWith and the first
+// backtrace read from a vmlinux (both are computed once per image).
+func prewarm(im *symbols.Image, opt Options) {
+	if opt.Code != nil || im.IsSnapshot() || im.FromDump() {
+		return
+	}
+	if opt.Types == "" || opt.Types == TypesBTF {
+		go im.BTF()
+	}
+	go readImageTables(im)
 }
 
 // New builds the kernel model over an opened dump and symbol image.

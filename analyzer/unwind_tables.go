@@ -1,11 +1,9 @@
 package analyzer
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
 	"sync"
 	"weak"
 
@@ -77,7 +75,7 @@ type kernelTables struct {
 	slide   uint64
 	vmlinux *orc.Table // nil without ORC
 	modules []orcModule
-	fdes    frame.FrameDescriptionEntries // link-time addresses, sorted
+	fdes    *cfiIndex // link-time addresses; nil without .debug_frame
 }
 
 func (kt *kernelTables) HasORC() bool { return kt.vmlinux != nil }
@@ -97,7 +95,7 @@ func (kt *kernelTables) ORC(pc uint64) (orc.Entry, bool) {
 }
 
 func (kt *kernelTables) CFI(pc uint64) (CFIRow, bool) {
-	if len(kt.fdes) == 0 || pc < kt.slide {
+	if kt.fdes == nil || pc < kt.slide {
 		return CFIRow{}, false
 	}
 	link := pc - kt.slide
@@ -153,7 +151,7 @@ type imageTables struct {
 	orcIP, orcEntries []byte
 	orcIPAddr         uint64
 	header            []byte // .orc_header, nil without
-	fdes              frame.FrameDescriptionEntries
+	fdes              *cfiIndex
 	err               error // why there is no ORC
 }
 
@@ -191,9 +189,8 @@ func readImageTables(im *symbols.Image) *imageTables {
 		it.header = h
 	}
 	if data, _, err := im.Section(".debug_frame"); err == nil {
-		if fdes, err := frame.Parse(data, binary.LittleEndian, 0, 8, 0); err == nil {
-			sort.SliceStable(fdes, func(i, j int) bool { return fdes[i].Begin() < fdes[j].Begin() })
-			it.fdes = fdes
+		if x, err := newCFIIndex(data); err == nil {
+			it.fdes = x
 		}
 	}
 	imageTablesCache[key] = it

@@ -11,7 +11,7 @@ import (
 // .BTF section. The result is parsed once and shared.
 func (im *Image) BTF() (*BTFTypes, error) {
 	im.btfOnce.Do(func() {
-		blob, err := im.sectionBytes(".BTF")
+		blob, _, err := im.Section(".BTF") // the mapping's bytes, not a copy
 		if err != nil {
 			im.btfErr = err
 			return

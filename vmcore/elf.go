@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"sync"
 )
 
 const (
@@ -34,7 +35,20 @@ type elfBackend struct {
 	pageSize uint64
 	segs     []elfSeg  // sorted by Paddr
 	file     []Segment // file order
+	cache    elfPageCache
 }
+
+// elfPageCache keeps the last pages read whole from an ELF dump, so that
+// the analyses' many small reads (a pointer here, a page-table entry
+// there: 30k of them on a 1 GiB dump) cost a system call per page, not
+// per read. Direct-mapped by page frame.
+type elfPageCache struct {
+	mu    sync.Mutex
+	tags  [elfCacheSlots]uint64 // page frame + 1 (0: empty)
+	pages [elfCacheSlots][4096]byte
+}
+
+const elfCacheSlots = 64
 
 func openELF(d *Dump, r io.ReaderAt, size int64) error {
 	path := d.path
@@ -240,6 +254,25 @@ func disjointSegments(file []Segment) []elfSeg {
 	return out
 }
 
+// cachedRead copies p from the cached page at page (file offset foff),
+// reading the page first if it is not cached; false on a read error (the
+// caller then reads directly and reports it).
+func (be *elfBackend) cachedRead(page, foff uint64, p []byte, at uint64) bool {
+	c := &be.cache
+	slot := (page >> 12) % elfCacheSlots
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tags[slot] != page>>12+1 {
+		c.tags[slot] = 0
+		if got, err := be.r.ReadAt(c.pages[slot][:], int64(foff)); got != 4096 && err != nil {
+			return false
+		}
+		c.tags[slot] = page>>12 + 1
+	}
+	copy(p, c.pages[slot][at:])
+	return true
+}
+
 // find returns the segment containing paddr, or nil.
 func (be *elfBackend) find(paddr uint64) *elfSeg {
 	i := sort.Search(len(be.segs), func(i int) bool { return be.segs[i].Paddr > paddr }) - 1
@@ -271,6 +304,12 @@ func (be *elfBackend) readPhys(paddr uint64, p []byte) (int, error) {
 		n = rem
 	}
 	foff := s.FileOff + off
+	if page := paddr &^ 4095; n <= 4096 && paddr+n <= page+4096 && page >= s.Paddr && page+4096 <= s.Paddr+s.FileSize &&
+		s.FileOff+(page-s.Paddr)+4096 <= uint64(be.size) {
+		if be.cachedRead(page, s.FileOff+(page-s.Paddr), p[:n], paddr-page) {
+			return int(n), nil
+		}
+	}
 	if foff >= uint64(be.size) {
 		return 0, &PageError{Path: be.path, Paddr: paddr, Reason: fmt.Sprintf("truncated: file ends at %#x, data is at file offset %#x", be.size, foff), Err: ErrTruncated}
 	}

@@ -217,11 +217,15 @@ func (f Format) Decode(b []byte) Entry {
 	return e
 }
 
-// Table is a sorted ORC table: Entries[i] holds from PCs[i] up to the next
-// pc.
+// Table is a sorted ORC table: entry i holds from PCs[i] up to the next
+// pc. The entries stay encoded until Find needs one (a vmlinux has 130k
+// of them and an unwind needs a few hundred), unless the table had to be
+// sorted.
 type Table struct {
 	PCs     []uint64
-	Entries []Entry
+	entries []Entry // decoded, when the table was sorted here
+	raw     []byte  // else the encoded entries, in PCs' order
+	f       Format
 }
 
 // Len is the number of entries.
@@ -242,20 +246,32 @@ func Parse(ip []byte, ipAddr uint64, entries []byte, f Format) (*Table, error) {
 	if f.TypeBits <= 0 || f.TypeBits > 4 {
 		return nil, fmt.Errorf("orc: format %q has a %d-bit type", f.Name, f.TypeBits)
 	}
-	t := &Table{PCs: make([]uint64, n), Entries: make([]Entry, n)}
+	t := &Table{PCs: make([]uint64, n), raw: entries, f: f}
 	sorted := true
 	for i := 0; i < n; i++ {
 		off := int64(int32(binary.LittleEndian.Uint32(ip[i*4:])))
 		t.PCs[i] = ipAddr + uint64(i*4) + uint64(off)
-		t.Entries[i] = f.Decode(entries[i*EntrySize:])
 		if i > 0 && t.PCs[i] < t.PCs[i-1] {
 			sorted = false
 		}
 	}
 	if !sorted {
+		t.entries = make([]Entry, n)
+		for i := range t.entries {
+			t.entries[i] = f.Decode(entries[i*EntrySize:])
+		}
+		t.raw = nil
 		sort.Stable(byPC{t})
 	}
 	return t, nil
+}
+
+// entry decodes entry i.
+func (t *Table) entry(i int) Entry {
+	if t.entries != nil {
+		return t.entries[i]
+	}
+	return t.f.Decode(t.raw[i*EntrySize:])
 }
 
 type byPC struct{ t *Table }
@@ -264,7 +280,7 @@ func (s byPC) Len() int           { return len(s.t.PCs) }
 func (s byPC) Less(i, j int) bool { return s.t.PCs[i] < s.t.PCs[j] }
 func (s byPC) Swap(i, j int) {
 	s.t.PCs[i], s.t.PCs[j] = s.t.PCs[j], s.t.PCs[i]
-	s.t.Entries[i], s.t.Entries[j] = s.t.Entries[j], s.t.Entries[i]
+	s.t.entries[i], s.t.entries[j] = s.t.entries[j], s.t.entries[i]
 }
 
 // Find returns the entry covering pc: the last one whose pc is <= pc
@@ -275,7 +291,7 @@ func (t *Table) Find(pc uint64) (Entry, bool) {
 	if i == 0 {
 		return Entry{}, false
 	}
-	return t.Entries[i-1], true
+	return t.entry(i - 1), true
 }
 
 // Range is the pc range [Lo, Hi] the table covers (Hi is its last pc).
