@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -71,14 +72,8 @@ func newCFIIndex(data []byte) (*cfiIndex, error) {
 		}
 		x.fdes[i].cieN = n
 	}
-	slices.SortStableFunc(x.fdes, func(a, b fdeRef) int {
-		switch {
-		case a.begin < b.begin:
-			return -1
-		case a.begin > b.begin:
-			return 1
-		}
-		return 0
+	slices.SortFunc(x.fdes, func(a, b fdeRef) int {
+		return cmp.Or(cmp.Compare(a.begin, b.begin), cmp.Compare(a.off, b.off))
 	})
 	return x, nil
 }

@@ -100,7 +100,39 @@ type sym struct {
 // symTable is a set of symbols sorted by address with a name index.
 type symTable struct {
 	byAddr []sym
-	byName map[string]int // index into byAddr
+	names  *nameIndex // index into byAddr, built on first use (or in the background)
+}
+
+// nameIndex maps a symbol name to its entry: built once, when a name is
+// first looked up or by the goroutine buildTable starts (a kernel's 130k
+// names take 40 ms to hash, which then overlap opening the dump).
+type nameIndex struct {
+	once sync.Once
+	syms []sym
+	m    map[string]int
+}
+
+func (x *nameIndex) build() {
+	x.once.Do(func() {
+		m := make(map[string]int, len(x.syms))
+		for i := range x.syms {
+			prev, ok := m[x.syms[i].Name]
+			if !ok || (!x.syms[prev].global && x.syms[i].global) {
+				m[x.syms[i].Name] = i
+			}
+		}
+		x.m = m
+	})
+}
+
+// byName finds the entry named name (a global one over a local one).
+func (t *symTable) byName(name string) (int, bool) {
+	if t.names == nil {
+		return 0, false
+	}
+	t.names.build()
+	i, ok := t.names.m[name]
+	return i, ok
 }
 
 // Image is an opened vmlinux (or any ELF object with a symbol table).
@@ -451,26 +483,37 @@ func better(a, b *sym) bool {
 }
 
 func buildTable(syms []sym) symTable {
-	// with the size and section after better, a total order: an unstable
-	// sort is deterministic, and a generic one without reflection is 4x faster on
-	// a kernel's 150k symbols
-	slices.SortFunc(syms, func(a, b sym) int {
+	// sorted through small keys (moving 80-byte entries is what costs);
+	// with the size and section after better, a total order, so that an
+	// unstable sort is deterministic
+	type key struct {
+		addr uint64
+		i    int32
+	}
+	keys := make([]key, len(syms))
+	for i := range syms {
+		keys[i] = key{syms[i].Addr, int32(i)}
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		if x.addr != y.addr {
+			return cmp.Compare(x.addr, y.addr)
+		}
+		a, b := &syms[x.i], &syms[y.i]
 		switch {
-		case a.Addr != b.Addr:
-			return cmp.Compare(a.Addr, b.Addr)
-		case better(&a, &b):
+		case better(a, b):
 			return -1
-		case better(&b, &a):
+		case better(b, a):
 			return 1
 		}
 		return cmp.Or(cmp.Compare(a.Size, b.Size), cmp.Compare(a.shndx, b.shndx))
 	})
-	t := symTable{byAddr: syms, byName: make(map[string]int, len(syms))}
-	for i := range syms {
-		prev, ok := t.byName[syms[i].Name]
-		if !ok || (!syms[prev].global && syms[i].global) {
-			t.byName[syms[i].Name] = i
-		}
+	sorted := make([]sym, len(syms))
+	for j, k := range keys {
+		sorted[j] = syms[k.i]
+	}
+	t := symTable{byAddr: sorted, names: &nameIndex{syms: sorted}}
+	if len(sorted) > 10000 {
+		go t.names.build()
 	}
 	return t
 }
@@ -528,7 +571,7 @@ func (im *Image) Symbol(name string) (Symbol, bool) {
 }
 
 func (im *Image) symbol(name string, slide uint64) (Symbol, bool) {
-	if i, ok := im.kernel.byName[name]; ok {
+	if i, ok := im.kernel.byName(name); ok {
 		s := im.kernel.byAddr[i].Symbol
 		if !im.isPerCPU(s.Addr) {
 			s.Addr += slide
@@ -593,7 +636,7 @@ func (im *Image) isPerCPU(addr uint64) bool {
 	if addr >= kernelImageStart {
 		return false
 	}
-	if i, ok := im.kernel.byName["_text"]; ok {
+	if i, ok := im.kernel.byName("_text"); ok {
 		return im.kernel.byAddr[i].Addr >= kernelImageStart
 	}
 	return false
@@ -614,7 +657,7 @@ func (im *Image) ReadData(name string) (data []byte, err error) {
 		im.mu.RUnlock()
 		return nil, fmt.Errorf("symbols: %s: ReadData after Close", im.path)
 	}
-	i, ok := im.kernel.byName[name]
+	i, ok := im.kernel.byName(name)
 	var s sym
 	if ok {
 		s = im.kernel.byAddr[i]

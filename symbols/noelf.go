@@ -93,7 +93,7 @@ func (im *Image) SetKallsymsSize(name string, size uint64) bool {
 	if !im.fromDump {
 		return false
 	}
-	i, ok := im.kernel.byName[name]
+	i, ok := im.kernel.byName(name)
 	if !ok {
 		return false
 	}

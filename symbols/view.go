@@ -25,7 +25,7 @@ func (v *View) recordSym(name string) {
 	if v.rec == nil {
 		return
 	}
-	if i, ok := v.im.kernel.byName[name]; ok {
+	if i, ok := v.im.kernel.byName(name); ok {
 		s := v.im.kernel.byAddr[i]
 		v.rec.Symbol(s.Symbol, s.text)
 	}
@@ -70,7 +70,7 @@ func (v *View) Symbol(name string) (Symbol, bool) {
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	if i, ok := v.modules.byName[name]; ok {
+	if i, ok := v.modules.byName(name); ok {
 		return v.modules.byAddr[i].Symbol, true
 	}
 	return Symbol{}, false
