@@ -110,7 +110,7 @@ dump, 1 findings, 2 the batch itself failed.`,
 // finishSummary prints the bucket table, writes the JSON summary if asked
 // and turns findings into exit status 1.
 func finishSummary(w io.Writer, s batch.Summary, jsonPath string) error {
-	if err := s.WriteTable(w); err != nil {
+	if err := s.WriteTableWidth(w, outputWidth(w)); err != nil {
 		return err
 	}
 	if jsonPath != "" {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -260,6 +261,17 @@ func TestSummarizeAndMerge(t *testing.T) {
 	var table bytes.Buffer
 	if err := s.WriteTable(&table); err != nil || !strings.Contains(table.String(), dio) {
 		t.Errorf("table: %v\n%s", err, table.String())
+	}
+	for _, width := range []int{80, 100, 120} {
+		var b bytes.Buffer
+		if err := s.WriteTableWidth(&b, width); err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+			if n := utf8.RuneCountInString(l); n > width {
+				t.Errorf("width %d: line %d is %d columns: %q", width, i, n, l)
+			}
+		}
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/vmtriage/vmtriage/rules/report"
 )
 
 // Bucket is one bug seen across dumps: a finding bucket (see rules.Bucket)
@@ -105,8 +107,13 @@ const exampleCores = 3
 // maxFailureRows bounds the failures listed in the table.
 const maxFailureRows = 20
 
-// WriteTable prints the bucket table and the failures for people.
-func (s Summary) WriteTable(w io.Writer) error {
+// WriteTable prints the bucket table and the failures for people, fitted
+// to report.DefaultWidth columns.
+func (s Summary) WriteTable(w io.Writer) error { return s.WriteTableWidth(w, report.DefaultWidth) }
+
+// WriteTableWidth is WriteTable with the tables fitted to width columns
+// (cells wrapped; the JSON summary keeps the full text).
+func (s Summary) WriteTableWidth(w io.Writer, width int) error {
 	if _, err := fmt.Fprintf(w, "%d dumps: %d with findings, %d clean, %d failed (%d truncated)\n",
 		s.Dumps, s.WithFindings, s.Clean, s.Failed, s.Truncated); err != nil {
 		return err
@@ -124,7 +131,7 @@ func (s Summary) WriteTable(w io.Writer) error {
 		rows = append(rows, []string{b.ID, b.Rule, b.Title, fmt.Sprint(b.Count), strings.Join(ex, ", ")})
 	}
 	if len(rows) > 0 {
-		if err := table(w, []string{"BUCKET", "RULE", "TITLE", "COUNT", "EXAMPLE CORES"}, rows); err != nil {
+		if err := table(w, []string{"BUCKET", "RULE", "TITLE", "COUNT", "EXAMPLE CORES"}, rows, width); err != nil {
 			return err
 		}
 	}
@@ -137,7 +144,7 @@ func (s Summary) WriteTable(w io.Writer) error {
 			}
 			rows = append(rows, []string{filepath.Base(f.Path), oneLine(f.Error, 160)})
 		}
-		if err := table(w, []string{"FAILED DUMP", "ERROR"}, rows); err != nil {
+		if err := table(w, []string{"FAILED DUMP", "ERROR"}, rows, width); err != nil {
 			return err
 		}
 	}
@@ -152,11 +159,14 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-func table(w io.Writer, header []string, rows [][]string) error {
+func table(w io.Writer, header []string, rows [][]string, width int) error {
+	header, rows = report.FitColumns(header, rows, width)
 	t := tablewriter.NewTable(w,
 		tablewriter.WithHeaderAutoFormat(tw.Off),
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
 		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithTrimSpace(tw.Off),
 	)
 	t.Header(header)
 	if err := t.Bulk(rows); err != nil {
