@@ -20,9 +20,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"sync"
+
+	"github.com/vmtriage/vmtriage/symbols/internal/dwarfunit"
 )
 
 // ErrNoFunction is returned (wrapped) when no subprogram covers a pc.
@@ -77,27 +78,21 @@ type Funcs struct {
 
 	indexOnce sync.Once
 	indexErr  error
-	cuRanges  []cuRange      // sorted by lo
-	versions  []unitVersion  // sorted by off (every unit's, but with .debug_aranges)
-	starts    []dwarf.Offset // the units' offsets, sorted (from .debug_aranges: those with code)
+	cuRanges  []cuRange          // sorted by lo
+	versions  []dwarfunit.Header // every unit's, sorted (but with .debug_aranges)
+	set       *dwarfunit.Set     // the units, opened on demand (NewFromSections)
+	whole     *dwarfunit.Unit    // f.d as a unit (New)
 
-	mu      sync.Mutex
-	units   map[dwarf.Offset]*unitData   // by unit offset (NewFromSections)
-	headers map[dwarf.Offset]unitVersion // unit headers read (NewFromSections)
-	cus     map[dwarf.Offset]*cuInfo
-	names   map[dwarf.Offset]string
-	types   map[dwarf.Offset]typeInfo
-	files   map[dwarf.Offset][]string
+	mu    sync.Mutex
+	cus   map[dwarf.Offset]*cuInfo
+	names map[dwarf.Offset]string
+	types map[dwarf.Offset]typeInfo
+	files map[dwarf.Offset][]string
 }
 
 type cuRange struct {
 	lo, hi uint64
 	cu     dwarf.Offset
-}
-
-type unitVersion struct {
-	off, end dwarf.Offset // unit header start, next unit's
-	version  int
 }
 
 // cuInfo is what a unit's lookups need, decoded on first use.
@@ -118,17 +113,26 @@ type subRange struct {
 
 // New makes a Funcs for d; sec carries the raw sections for location lists.
 func New(d *dwarf.Data, sec Sections) *Funcs {
-	return &Funcs{
-		d:       d,
-		sec:     sec,
-		order:   binary.LittleEndian,
-		units:   map[dwarf.Offset]*unitData{},
-		headers: map[dwarf.Offset]unitVersion{},
-		cus:     map[dwarf.Offset]*cuInfo{},
-		names:   map[dwarf.Offset]string{},
-		types:   map[dwarf.Offset]typeInfo{},
-		files:   map[dwarf.Offset][]string{},
+	f := &Funcs{
+		d:     d,
+		sec:   sec,
+		order: binary.LittleEndian,
+		cus:   map[dwarf.Offset]*cuInfo{},
+		names: map[dwarf.Offset]string{},
+		types: map[dwarf.Offset]typeInfo{},
+		files: map[dwarf.Offset][]string{},
 	}
+	if d != nil {
+		f.whole = dwarfunit.Whole(d)
+	}
+	return f
+}
+
+// dwarfunitSections are the sections a unit's dwarf.Data reads.
+func (f *Funcs) dwarfunitSections() dwarfunit.Sections {
+	s := f.sec
+	return dwarfunit.Sections{Info: s.Info, Abbrev: s.Abbrev, Line: s.Line, LineStr: s.LineStr, Ranges: s.Ranges,
+		RngLists: s.RngLists, Str: s.Str, StrOffsets: s.StrOffsets, Addr: s.Addr}
 }
 
 // NewFromSections makes a Funcs that reads the raw sections itself and
@@ -153,21 +157,25 @@ func (f *Funcs) buildIndex() error {
 		if f.d == nil && len(f.sec.Aranges) > 0 {
 			// the unit headers are read when a unit is first used:
 			// walking them all touches every page of .debug_info
-			rs, err := arangeUnits(f.sec.Aranges, f.order)
+			rs, err := dwarfunit.Aranges(f.sec.Aranges, f.order)
 			if err != nil {
-				f.indexErr = err
+				f.indexErr = fmt.Errorf("dwarffunc: %w", err)
 				return
 			}
-			f.cuRanges = rs
+			var starts []dwarf.Offset
 			for _, r := range rs {
-				f.starts = append(f.starts, r.cu)
+				f.cuRanges = append(f.cuRanges, cuRange{r.Lo, r.Hi, r.Unit})
+				starts = append(starts, r.Unit)
 			}
-			slices.Sort(f.starts)
-			f.starts = slices.Compact(f.starts)
+			f.set = dwarfunit.NewSet(f.dwarfunitSections(), f.order, starts)
 		} else {
-			f.versions = unitVersions(f.sec.Info, f.order)
-			for _, u := range f.versions {
-				f.starts = append(f.starts, u.off)
+			f.versions = dwarfunit.Headers(f.sec.Info, f.order)
+			if f.d == nil {
+				var starts []dwarf.Offset
+				for _, u := range f.versions {
+					starts = append(starts, u.Off)
+				}
+				f.set = dwarfunit.NewSet(f.dwarfunitSections(), f.order, starts)
 			}
 			f.indexErr = f.indexUnitRanges()
 		}
@@ -179,25 +187,23 @@ func (f *Funcs) buildIndex() error {
 // indexUnitRanges reads each unit's first entry for its ranges (when there
 // is no .debug_aranges to say them).
 func (f *Funcs) indexUnitRanges() error {
+	// (inside buildIndex's Once: the units are reached directly, not
+	// through dataAt)
+	var units []*dwarfunit.Unit
 	var starts []dwarf.Offset
 	if f.d == nil {
-		for _, u := range f.versions {
-			starts = append(starts, u.off)
+		for _, h := range f.versions {
+			u, err := f.set.Unit(h.Off)
+			if err != nil {
+				return fmt.Errorf("dwarffunc: %w", err)
+			}
+			units, starts = append(units, u), append(starts, h.Off)
 		}
 	} else {
-		starts = []dwarf.Offset{0}
+		units, starts = []*dwarfunit.Unit{f.whole}, []dwarf.Offset{0}
 	}
-	for _, start := range starts {
-		var r *reader
-		if f.d == nil {
-			u, err := f.unitAt(start)
-			if err != nil {
-				return err
-			}
-			r = &reader{u: u, r: u.d.Reader()}
-		} else {
-			r = &reader{u: &unitData{d: f.d}, r: f.d.Reader()}
-		}
+	for i, u := range units {
+		r := dwarfunit.NewReader(u, starts[i])
 		for {
 			e, err := r.Next()
 			if err != nil {
@@ -207,7 +213,7 @@ func (f *Funcs) indexUnitRanges() error {
 				break
 			}
 			if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
-				if rs, err := r.u.d.Ranges(r.u.unitLocal(e)); err == nil {
+				if rs, err := u.Data.Ranges(u.Local(e)); err == nil {
 					for _, rg := range rs {
 						if rg[1] > rg[0] {
 							f.cuRanges = append(f.cuRanges, cuRange{rg[0], rg[1], e.Offset})
@@ -224,55 +230,13 @@ func (f *Funcs) indexUnitRanges() error {
 	return nil
 }
 
-// unitVersions walks the unit headers of .debug_info.
-func unitVersions(info []byte, order binary.ByteOrder) []unitVersion {
-	var out []unitVersion
-	for off := dwarf.Offset(0); ; {
-		u, ok := unitHeader(info, off, order)
-		if !ok {
-			break
-		}
-		out = append(out, u)
-		off = u.end
-	}
-	return out
-}
-
-// unitHeader reads the header of the unit at off: its end and version.
-func unitHeader(info []byte, off dwarf.Offset, order binary.ByteOrder) (unitVersion, bool) {
-	o := uint64(off)
-	if o+6 > uint64(len(info)) {
-		return unitVersion{}, false
-	}
-	length := uint64(order.Uint32(info[o:]))
-	hdr := uint64(4)
-	if length == 0xffffffff {
-		if o+14 > uint64(len(info)) {
-			return unitVersion{}, false
-		}
-		length = order.Uint64(info[o+4:])
-		hdr = 12
-	} else if length >= 0xfffffff0 {
-		return unitVersion{}, false
-	}
-	if o+hdr+2 > uint64(len(info)) {
-		return unitVersion{}, false
-	}
-	v := int(order.Uint16(info[o+hdr:]))
-	next := o + hdr + length
-	if next <= o || next > uint64(len(info)) {
-		return unitVersion{}, false
-	}
-	return unitVersion{off, dwarf.Offset(next), v}, true
-}
-
 func (f *Funcs) unitVersion(cu dwarf.Offset) int {
-	if f.d == nil {
-		if u, err := f.unitOf(cu); err == nil {
-			return u.version
+	if f.set != nil {
+		if h, err := f.set.HeaderOf(cu); err == nil {
+			return h.Version
 		}
-	} else if i := sort.Search(len(f.versions), func(i int) bool { return f.versions[i].off > cu }) - 1; i >= 0 {
-		return f.versions[i].version
+	} else if i := sort.Search(len(f.versions), func(i int) bool { return f.versions[i].Off > cu }) - 1; i >= 0 {
+		return f.versions[i].Version
 	}
 	if f.sec.LocLists != nil && f.sec.Loc == nil {
 		return 5
@@ -427,7 +391,7 @@ func (f *Funcs) chainAt(pc uint64) (ch *chain, err error) {
 // walk reads the children of the current entry (up to its terminator),
 // recording variables into s's innermost block and descending into the
 // lexical blocks and inlined subroutines that contain pc.
-func (f *Funcs) walk(r *reader, pc uint64, ch *chain, s *scope) error {
+func (f *Funcs) walk(r *dwarfunit.Reader, pc uint64, ch *chain, s *scope) error {
 	block := len(s.blocks) - 1
 	for {
 		e, err := r.Next()

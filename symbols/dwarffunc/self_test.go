@@ -1,16 +1,15 @@
 package dwarffunc
 
 import (
-	"debug/dwarf"
 	"debug/elf"
-	"encoding/binary"
 	"errors"
 	"os"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/vmtriage/vmtriage/symbols/internal/dwarfunit"
 )
 
 //go:noinline
@@ -60,12 +59,12 @@ func TestSelfFrames(t *testing.T) {
 	}
 	// (.debug_aranges names a unit by its header's offset, the index by
 	// its first entry's)
-	var rs []cuRange
+	var rs []dwarfunit.Range
 	for _, r := range whole.cuRanges {
-		i := sort.Search(len(whole.versions), func(i int) bool { return whole.versions[i].off > r.cu }) - 1
-		rs = append(rs, cuRange{r.lo, r.hi, whole.versions[i].off})
+		i := sort.Search(len(whole.versions), func(i int) bool { return whole.versions[i].Off > r.cu }) - 1
+		rs = append(rs, dwarfunit.Range{Lo: r.lo, Hi: r.hi, Unit: whole.versions[i].Off})
 	}
-	sec.Aranges = arangesFor(rs)
+	sec.Aranges = dwarfunit.AppendAranges(nil, rs)
 	perUnitAranges, err := NewFromSections(sec)
 	if err != nil {
 		t.Fatal(err)
@@ -117,73 +116,4 @@ func selfFrames(t *testing.T, f *Funcs) {
 	if _, err := f.Frames(0x10); !errors.Is(err, ErrNoFunction) {
 		t.Errorf("pc 0x10: %v", err)
 	}
-}
-
-// arangesFor encodes a .debug_aranges section (version 2, 32-bit offsets,
-// 8-byte addresses): one set per unit, in the order the ranges come.
-func arangesFor(rs []cuRange) []byte {
-	byUnit := map[dwarf.Offset][]cuRange{}
-	var order []dwarf.Offset
-	for _, r := range rs {
-		if _, ok := byUnit[r.cu]; !ok {
-			order = append(order, r.cu)
-		}
-		byUnit[r.cu] = append(byUnit[r.cu], r)
-	}
-	var out []byte
-	le := binary.LittleEndian
-	for _, cu := range order {
-		set := le.AppendUint16(nil, 2)
-		set = le.AppendUint32(set, uint32(cu))
-		set = append(set, 8, 0)
-		set = append(set, make([]byte, 4)...) // to 16 bytes from the set's start
-		for _, r := range byUnit[cu] {
-			set = le.AppendUint64(set, r.lo)
-			set = le.AppendUint64(set, r.hi-r.lo)
-		}
-		set = append(set, make([]byte, 16)...)
-		out = le.AppendUint32(out, uint32(len(set)))
-		out = append(out, set...)
-	}
-	return out
-}
-
-func TestArangeUnits(t *testing.T) {
-	rs := []cuRange{{0x1000, 0x1100, 0}, {0x2000, 0x2010, 0x40}, {0x1200, 0x1300, 0}}
-	got, err := arangeUnits(arangesFor(rs), binary.LittleEndian)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []cuRange{{0x1000, 0x1100, 0}, {0x1200, 0x1300, 0}, {0x2000, 0x2010, 0x40}}
-	if !slices.Equal(got, want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-	for _, tc := range []struct {
-		name string
-		b    []byte
-		err  string
-	}{
-		{"truncated", []byte{1, 2}, "truncated set header at 0x0"},
-		{"past the end", []byte{0xff, 0, 0, 0, 2, 0}, "past the section's end"},
-		{"version", []byte{8, 0, 0, 0, 3, 0, 0, 0, 0, 0, 8, 0}, "version 3, want 2"},
-		{"address size", []byte{8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0}, "address size 3"},
-	} {
-		if _, err := arangeUnits(tc.b, binary.LittleEndian); err == nil || !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("%s: %v, want %q", tc.name, err, tc.err)
-		}
-	}
-}
-
-func FuzzArangeUnits(f *testing.F) {
-	f.Add(arangesFor([]cuRange{{0x1000, 0x1100, 0}, {0x2000, 0x2010, 0x40}}))
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		rs, err := arangeUnits(b, binary.LittleEndian)
-		for _, r := range rs {
-			if r.hi <= r.lo {
-				t.Fatalf("empty or wrapped range %v", r)
-			}
-		}
-		_ = err
-	})
 }
