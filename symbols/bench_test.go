@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
@@ -259,5 +261,66 @@ func TestIndexCacheRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("rewritten")
+	}
+}
+
+// TestUnitTypesMatchWholeDWARF decodes every named struct and union of
+// executables of every DWARF version (and the lab's 6.1 vmlinux, unless
+// -short) twice: through a dwarf.Data per unit (the default on a mapped
+// image) and through one over the whole section (VMTRIAGE_TYPEINDEX=serial
+// forces it), and compares them field by field.
+func TestUnitTypesMatchWholeDWARF(t *testing.T) {
+	needGCC(t)
+	paths := map[string]string{}
+	for _, v := range dwarfVariants {
+		paths[v.name] = executable(t, "units-"+v.name, v.flags...)
+	}
+	if p, ok := labVmlinuxes()["6.1-amd64"]; ok && !testing.Short() {
+		paths["6.1-amd64"] = p
+	}
+	t.Setenv("VMTRIAGE_CACHE", t.TempDir())
+	for name, path := range paths {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("VMTRIAGE_TYPEINDEX", "")
+			byUnit := openTypes(t, path)
+			if byUnit.units == nil {
+				t.Fatal("the mapped image's types do not decode by unit")
+			}
+			t.Setenv("VMTRIAGE_TYPEINDEX", "serial")
+			t.Setenv("VMTRIAGE_CACHE", t.TempDir())
+			whole := openTypes(t, path)
+			if whole.units != nil {
+				t.Fatal("VMTRIAGE_TYPEINDEX=serial still decodes by unit")
+			}
+			var names []string
+			for k := range byUnit.index {
+				if strings.HasPrefix(k, "struct ") || strings.HasPrefix(k, "union ") {
+					names = append(names, k)
+				}
+			}
+			sort.Strings(names)
+			if len(names) > 800 { // a vmlinux: an even sample
+				step := len(names) / 800
+				var s []string
+				for i := 0; i < len(names); i += step {
+					s = append(s, names[i])
+				}
+				names = s
+			}
+			for _, n := range names {
+				a, errA := byUnit.Lookup(n)
+				b, errB := whole.Lookup(n)
+				if (errA == nil) != (errB == nil) {
+					t.Fatalf("%s: by unit %v, whole %v", n, errA, errB)
+				}
+				if errA != nil {
+					continue
+				}
+				if d := CompareTypes(a, b); len(d) > 0 {
+					t.Errorf("%s: %v", n, d)
+				}
+			}
+			t.Logf("%d types compared", len(names))
+		})
 	}
 }

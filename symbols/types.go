@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+
+	"github.com/vmtriage/vmtriage/symbols/internal/dwarfunit"
 )
 
 // Types gives access to the type layouts in an image's DWARF. It is built
@@ -23,7 +25,9 @@ import (
 // concurrent use.
 type Types struct {
 	path     string
-	data     *dwarf.Data
+	data     *dwarf.Data     // the whole .debug_info (nil with units)
+	whole    *dwarfunit.Unit // data as a unit
+	units    *dwarfunit.Set  // or its units, each opened on demand (typeunits.go)
 	order    binary.ByteOrder
 	addrSize uint64
 
@@ -36,7 +40,8 @@ type Types struct {
 	cuOffs    []dwarf.Offset // where each unit's entries start, ascending
 
 	mu     sync.Mutex
-	gcache map[dwarf.Offset]godwarf.Type
+	gcache map[dwarf.Offset]godwarf.Type                  // with data
+	ucache map[dwarf.Offset]map[dwarf.Offset]godwarf.Type // with units: per unit, by the unit's offsets
 	// Stand-ins are seeded into gcache for every named
 	// struct and union: godwarf decodes eagerly through pointers, which on
 	// a kernel means most of its 100k types for one task_struct; with the
@@ -132,6 +137,7 @@ func (im *Image) loadTypes() (*Types, error) {
 		consts:   make(map[string]int64),
 		vars:     make(map[string]dwarf.Offset),
 		gcache:   make(map[dwarf.Offset]godwarf.Type),
+		ucache:   make(map[dwarf.Offset]map[dwarf.Offset]godwarf.Type),
 		stubs:    make(map[string]*Type),
 		byOff:    make(map[dwarf.Offset]*Type),
 		conv:     make(map[godwarf.Type]*Type),
@@ -142,25 +148,26 @@ func (im *Image) loadTypes() (*Types, error) {
 		t.addrSize = 4
 	}
 	cached := t.loadIndex(im.buildID)
-	// The fast index reads the mapped sections, not debug/dwarf's Data: it
-	// runs while dwarf.New parses every unit's abbreviations (single
-	// threaded, a third of a second on a distribution kernel).
 	fastErr := errIndexFast
-	done := make(chan struct{})
-	if cached {
-		close(done)
-	} else {
-		go func() {
-			defer close(done)
-			fastErr = t.indexFast(im)
-		}()
+	if !cached {
+		fastErr = t.indexFast(im)
+	}
+	if cached || fastErr == nil {
+		// the index came from the mapped sections: the types decode
+		// through the units they are in (typeunits.go), no dwarf.New
+		if set := im.typeUnits(t.cuOffs); set != nil {
+			t.units = set
+			if !cached {
+				t.saveIndex(im.buildID)
+			}
+			return t, nil
+		}
 	}
 	data, err := im.dwarfData()
-	<-done
 	if err != nil {
 		return nil, err
 	}
-	t.data = data
+	t.data, t.whole = data, dwarfunit.Whole(data)
 	if cached {
 		return t, nil
 	}
@@ -374,8 +381,8 @@ func (t *Types) decode(off dwarf.Offset) (ty *Type, err error) {
 	if ty, ok := t.byOff[off]; ok {
 		return ty, nil
 	}
-	if isPlaceholder(t.gcache[off]) {
-		delete(t.gcache, off) // the type asked for is decoded for real
+	if isPlaceholder(t.cached(off)) {
+		t.setCached(off, nil) // the type asked for is decoded for real
 	}
 	gt, err := t.readType(off)
 	if err != nil {
@@ -420,12 +427,15 @@ func (t *Types) seedCU(off dwarf.Offset) {
 		end = t.cuOffs[i+1]
 	}
 	lo := sort.Search(len(t.namedOffs), func(j int) bool { return t.namedOffs[j] >= t.cuOffs[i] })
-	r := t.data.Reader()
+	r, err := t.readerAt(t.cuOffs[i])
+	if err != nil {
+		return // no stand-ins: decoding reports the error
+	}
 	for _, no := range t.namedOffs[lo:] {
 		if no >= end {
 			break
 		}
-		if _, done := t.gcache[no]; done {
+		if t.cached(no) != nil {
 			continue
 		}
 		r.Seek(no)
@@ -440,14 +450,14 @@ func (t *Types) seedCU(off dwarf.Offset) {
 		}
 		p := &godwarf.StructType{StructName: name, Kind: kind, Incomplete: true}
 		p.Name, p.Offset, p.ByteSize = kind+" "+name, no, placeholderSize
-		t.gcache[no] = p
+		t.setCached(no, p)
 	}
 }
 
 // readType is godwarf.ReadType with the unit's stand-ins in place.
 func (t *Types) readType(off dwarf.Offset) (godwarf.Type, error) {
 	t.seedCU(off)
-	return godwarf.ReadType(t.data, 0, off, t.gcache)
+	return t.godwarfRead(off)
 }
 
 // placeholderSize marks a stand-in (no real type has a negative size).
@@ -539,10 +549,10 @@ func (t *Types) convert(gt godwarf.Type, added *[]godwarf.Type, depth int) (*Typ
 				return ty, nil
 			}
 			t.seedCU(off)
-			if isPlaceholder(t.gcache[off]) {
-				delete(t.gcache, off)
+			if isPlaceholder(t.cached(off)) {
+				t.setCached(off, nil)
 			}
-			def, err := godwarf.ReadType(t.data, 0, off, t.gcache)
+			def, err := t.godwarfRead(off)
 			if err != nil {
 				return nil, fmt.Errorf("symbols: %s: decoding DWARF type at offset %#x: %w", t.path, off, err)
 			}
@@ -700,8 +710,10 @@ func (t *Types) convertQualTarget(ty *Type, off dwarf.Offset, sub func(godwarf.T
 }
 
 func (t *Types) entryAt(off dwarf.Offset) (*dwarf.Entry, error) {
-	r := t.data.Reader()
-	r.Seek(off)
+	r, err := t.readerAt(off)
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: reading DWARF entry at offset %#x: %w", t.path, off, err)
+	}
 	e, err := r.Next()
 	if err != nil {
 		return nil, fmt.Errorf("symbols: %s: reading DWARF entry at offset %#x: %w", t.path, off, err)
@@ -725,8 +737,10 @@ func (t *Types) convertArray(ty *Type, g *godwarf.ArrayType, sub func(godwarf.Ty
 	}
 	var dims []int64
 	if e.Children {
-		r := t.data.Reader()
-		r.Seek(g.Offset)
+		r, err := t.readerAt(g.Offset)
+		if err != nil {
+			return fmt.Errorf("symbols: %s: reading DWARF array at offset %#x: %w", t.path, g.Offset, err)
+		}
 		if _, err := r.Next(); err != nil {
 			return fmt.Errorf("symbols: %s: reading DWARF array at offset %#x: %w", t.path, g.Offset, err)
 		}
@@ -823,8 +837,10 @@ type member struct {
 // readMembers returns the DW_TAG_member children of the entry at off, in
 // order.
 func (t *Types) readMembers(off dwarf.Offset) ([]member, error) {
-	r := t.data.Reader()
-	r.Seek(off)
+	r, err := t.readerAt(off)
+	if err != nil {
+		return nil, fmt.Errorf("symbols: %s: reading DWARF struct at offset %#x: %w", t.path, off, err)
+	}
 	e, err := r.Next()
 	if err != nil {
 		return nil, fmt.Errorf("symbols: %s: reading DWARF struct at offset %#x: %w", t.path, off, err)

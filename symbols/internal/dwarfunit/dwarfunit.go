@@ -168,12 +168,16 @@ func (r *Reader) Next() (*dwarf.Entry, error) {
 // SkipChildren skips the children of the entry Next last returned.
 func (r *Reader) SkipChildren() { r.r.SkipChildren() }
 
+// Seek moves the reader to the entry at off, which must be in its unit.
+func (r *Reader) Seek(off dwarf.Offset) { r.r.Seek(off - r.u.Base) }
+
 // Set opens the units of one .debug_info on demand. Its methods are safe
 // for concurrent use.
 type Set struct {
-	sec    Sections
-	order  binary.ByteOrder
-	starts []dwarf.Offset // known unit offsets, sorted
+	sec     Sections
+	order   binary.ByteOrder
+	starts  []dwarf.Offset // known unit offsets, sorted
+	entries []dwarf.Offset // or the units' first entries, sorted (NewSetFromEntries)
 
 	mu      sync.Mutex
 	headers map[dwarf.Offset]Header
@@ -190,8 +194,30 @@ func NewSet(sec Sections, order binary.ByteOrder, starts []dwarf.Offset) *Set {
 		headers: map[dwarf.Offset]Header{}, units: map[dwarf.Offset]*Unit{}}
 }
 
+// NewSetFromEntries makes a Set from the offsets of the units' first
+// entries (what an index of the units' entries records): a unit's header
+// is found just before its first entry when the unit is first used, so
+// that no other unit's bytes are read.
+func NewSetFromEntries(sec Sections, order binary.ByteOrder, firstEntries []dwarf.Offset) *Set {
+	s := NewSet(sec, order, nil)
+	s.entries = slices.Clone(firstEntries)
+	slices.Sort(s.entries)
+	s.entries = slices.Compact(s.entries)
+	return s
+}
+
+// headerLens are the sizes of a unit header: DWARF 2-4 and 5, 32- and
+// 64-bit.
+var headerLens = []struct {
+	n        dwarf.Offset
+	min, max int // versions
+}{{11, 2, 4}, {12, 5, 5}, {23, 2, 4}, {24, 5, 5}}
+
 // HeaderOf finds the header of the unit holding off.
 func (s *Set) HeaderOf(off dwarf.Offset) (Header, error) {
+	if s.entries != nil {
+		return s.headerBefore(off)
+	}
 	i := sort.Search(len(s.starts), func(i int) bool { return s.starts[i] > off }) - 1
 	at := dwarf.Offset(0)
 	if i >= 0 {
@@ -214,6 +240,42 @@ func (s *Set) HeaderOf(off dwarf.Offset) (Header, error) {
 		}
 		at = h.End
 	}
+}
+
+// headerBefore finds the header just before the last first entry at or
+// before off: the one header size whose version fits and whose unit
+// holds off.
+func (s *Set) headerBefore(off dwarf.Offset) (Header, error) {
+	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i] > off }) - 1
+	if i < 0 {
+		return Header{}, fmt.Errorf("offset 0x%x is before the first unit's entries (0x%x)", off, s.entries[0])
+	}
+	e := s.entries[i]
+	s.mu.Lock()
+	h, ok := s.headers[e]
+	s.mu.Unlock()
+	if !ok {
+		for _, hl := range headerLens {
+			if e < hl.n {
+				continue
+			}
+			c, valid := ReadHeader(s.sec.Info, e-hl.n, s.order)
+			if valid && c.Version >= hl.min && c.Version <= hl.max && c.End > e {
+				h, ok = c, true
+				break
+			}
+		}
+		if !ok {
+			return Header{}, fmt.Errorf("no unit header before the entry at 0x%x", e)
+		}
+		s.mu.Lock()
+		s.headers[e] = h
+		s.mu.Unlock()
+	}
+	if off >= h.End {
+		return Header{}, fmt.Errorf("offset 0x%x is past the end (0x%x) of the unit at 0x%x", off, h.End, h.Off)
+	}
+	return h, nil
 }
 
 // Unit opens (once) the unit holding off.

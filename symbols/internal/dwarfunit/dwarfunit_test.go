@@ -36,14 +36,15 @@ func TestAranges(t *testing.T) {
 
 func TestHeaders(t *testing.T) {
 	le := binary.LittleEndian
-	// two DWARF 4 units of 11 header bytes and no entries, then garbage
-	info := le.AppendUint32(nil, 7)
-	info = append(info, 4, 0, 0, 0, 0, 0, 8)
-	info = le.AppendUint32(info, 7)
-	info = append(info, 5, 0, 1, 8, 0, 0, 0)
+	// a DWARF 4 unit (11 header bytes) and a DWARF 5 one (12), each with
+	// one null entry, then garbage
+	info := le.AppendUint32(nil, 8)
+	info = append(info, 4, 0, 0, 0, 0, 0, 8, 0)
+	info = le.AppendUint32(info, 9)
+	info = append(info, 5, 0, 1, 8, 0, 0, 0, 0, 0)
 	info = append(info, 0xff, 0xff)
 	hs := Headers(info, le)
-	want := []Header{{0, 11, 4}, {11, 22, 5}}
+	want := []Header{{0, 12, 4}, {12, 25, 5}}
 	if !slices.Equal(hs, want) {
 		t.Errorf("headers %v, want %v", hs, want)
 	}
@@ -51,8 +52,22 @@ func TestHeaders(t *testing.T) {
 	if h, err := s.HeaderOf(15); err != nil || h != want[1] {
 		t.Errorf("HeaderOf(15) = %v, %v", h, err)
 	}
-	if _, err := s.HeaderOf(30); err == nil {
+	if _, err := s.HeaderOf(27); err == nil {
 		t.Error("HeaderOf past the units: no error")
+	}
+	// found from the first entries instead: a DWARF 4 unit's is 11 bytes
+	// in, a DWARF 5 one's 12
+	e := NewSetFromEntries(Sections{Info: info}, le, []dwarf.Offset{11, 24})
+	for _, tc := range []struct {
+		off  dwarf.Offset
+		want Header
+	}{{11, want[0]}, {24, want[1]}} {
+		if h, err := e.HeaderOf(tc.off); err != nil || h != tc.want {
+			t.Errorf("from entries: HeaderOf(%d) = %v, %v; want %v", tc.off, h, err, tc.want)
+		}
+	}
+	if _, err := e.HeaderOf(5); err == nil {
+		t.Error("from entries: HeaderOf before the first entry: no error")
 	}
 }
 

@@ -1,0 +1,132 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+
+	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+
+	"github.com/vmtriage/vmtriage/symbols/internal/dwarfunit"
+)
+
+// Types decode through one dwarf.Data over the whole .debug_info, or,
+// when the image is mapped and the type index was built from the mapped
+// sections (indexFast, or its cache), through one dwarf.Data per unit
+// opened when a type of that unit is first decoded (dwarfunit): the whole
+// Data's New parses every unit's abbreviations (half a second on a
+// distribution kernel), while a lookup needs a handful of units. godwarf
+// then caches per unit, under the unit's own offsets, and the types it
+// makes are rebased to section offsets, so the rest of Types sees one
+// offset space either way.
+
+// typeUnits makes the per-unit Set over the mapped sections, or returns
+// nil when the image is not mapped or a section is compressed.
+func (im *Image) typeUnits(firstEntries []dwarf.Offset) *dwarfunit.Set {
+	im.mu.RLock()
+	mapped, closed := im.mapped, im.closed
+	im.mu.RUnlock()
+	if mapped == nil || closed || im.file.Type == elf.ET_REL || len(firstEntries) == 0 {
+		return nil
+	}
+	var sec dwarfunit.Sections
+	for name, dst := range map[string]*[]byte{".debug_info": &sec.Info, ".debug_abbrev": &sec.Abbrev,
+		".debug_line": &sec.Line, ".debug_line_str": &sec.LineStr, ".debug_ranges": &sec.Ranges,
+		".debug_rnglists": &sec.RngLists, ".debug_str": &sec.Str, ".debug_str_offsets": &sec.StrOffsets,
+		".debug_addr": &sec.Addr} {
+		s := im.file.Section(name)
+		if s == nil {
+			continue
+		}
+		end := s.Offset + s.Size
+		if s.Flags&elf.SHF_COMPRESSED != 0 || s.Type == elf.SHT_NOBITS || end < s.Offset || end > uint64(len(mapped)) {
+			return nil
+		}
+		*dst = mapped[s.Offset:end:end]
+	}
+	if len(sec.Info) == 0 || len(sec.Abbrev) == 0 {
+		return nil
+	}
+	im.mu.Lock()
+	im.mappingInUse = true
+	im.mu.Unlock()
+	order := binary.ByteOrder(binary.LittleEndian)
+	if im.file.ByteOrder == binary.BigEndian {
+		order = binary.BigEndian
+	}
+	return dwarfunit.NewSetFromEntries(sec, order, firstEntries)
+}
+
+// unit is the reader holding off; the caller holds t.mu.
+func (t *Types) unit(off dwarf.Offset) (*dwarfunit.Unit, error) {
+	if t.units == nil {
+		return t.whole, nil
+	}
+	return t.units.Unit(off)
+}
+
+// gcacheOf is godwarf's cache for u's types (keyed by u's own offsets).
+func (t *Types) gcacheOf(u *dwarfunit.Unit) map[dwarf.Offset]godwarf.Type {
+	if t.units == nil {
+		return t.gcache
+	}
+	c := t.ucache[u.Base]
+	if c == nil {
+		c = map[dwarf.Offset]godwarf.Type{}
+		t.ucache[u.Base] = c
+	}
+	return c
+}
+
+// cached returns godwarf's cached type at off (nil when none).
+func (t *Types) cached(off dwarf.Offset) godwarf.Type {
+	u, err := t.unit(off)
+	if err != nil {
+		return nil
+	}
+	return t.gcacheOf(u)[off-u.Base]
+}
+
+// setCached puts (or, with nil, removes) godwarf's cached type at off.
+func (t *Types) setCached(off dwarf.Offset, g godwarf.Type) {
+	u, err := t.unit(off)
+	if err != nil {
+		return
+	}
+	if g == nil {
+		delete(t.gcacheOf(u), off-u.Base)
+	} else {
+		t.gcacheOf(u)[off-u.Base] = g
+	}
+}
+
+// godwarfRead is godwarf.ReadType at a section offset (no stand-ins
+// seeded: readType does that).
+func (t *Types) godwarfRead(off dwarf.Offset) (godwarf.Type, error) {
+	u, err := t.unit(off)
+	if err != nil {
+		return nil, err
+	}
+	c := t.gcacheOf(u)
+	g, err := godwarf.ReadType(u.Data, 0, off-u.Base, c)
+	if u.Base != 0 {
+		// the types godwarf just made carry the unit's offsets (their
+		// key); the stand-ins and the types rebased before carry section
+		// offsets already
+		for k, v := range c {
+			if cm := v.Common(); cm.Offset == k {
+				cm.Offset += u.Base
+			}
+		}
+	}
+	return g, err
+}
+
+// readerAt positions an entry reader at off.
+func (t *Types) readerAt(off dwarf.Offset) (*dwarfunit.Reader, error) {
+	u, err := t.unit(off)
+	if err != nil {
+		return nil, err
+	}
+	return dwarfunit.NewReader(u, off), nil
+}
