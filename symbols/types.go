@@ -55,8 +55,9 @@ type Types struct {
 }
 
 // dwarfData opens the image's DWARF once (mapped when the file is), without
-// indexing anything: Types builds its name index on it, and the functions
-// of stack frames (symbols/dwarffunc) read it directly.
+// indexing anything: one dwarf.Data over all units, for what cannot go
+// unit by unit (a compressed or unmapped file, a relocatable module, the
+// serial index, DWARF()).
 func (im *Image) dwarfData() (*dwarf.Data, error) {
 	im.dwarfOnce.Do(func() { im.dwarf, im.dwarfErr = im.openDWARF() })
 	return im.dwarf, im.dwarfErr
