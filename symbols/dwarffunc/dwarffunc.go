@@ -37,19 +37,12 @@ var ErrNoFunction = errors.New("dwarffunc: no function covers the pc")
 // entries cannot. NewFromSections reads everything from them: Info and
 // Abbrev are required, Aranges saves reading every unit's first entry.
 type Sections struct {
-	Info     []byte // .debug_info, to read each unit's version
+	// the sections a unit's dwarf.Data reads (Info, Abbrev, Line, Str,
+	// Addr...; Info also gives each unit's version)
+	dwarfunit.Sections
 	Loc      []byte // .debug_loc (DWARF 4)
 	LocLists []byte // .debug_loclists (DWARF 5)
-	Addr     []byte // .debug_addr (DWARF 5)
-
-	Abbrev     []byte // .debug_abbrev
-	Aranges    []byte // .debug_aranges
-	Line       []byte // .debug_line
-	LineStr    []byte // .debug_line_str (DWARF 5)
-	Ranges     []byte // .debug_ranges (DWARF 4)
-	RngLists   []byte // .debug_rnglists (DWARF 5)
-	Str        []byte // .debug_str
-	StrOffsets []byte // .debug_str_offsets (DWARF 5)
+	Aranges  []byte // .debug_aranges
 }
 
 // Func is one function of a pc's chain, innermost first.
@@ -128,13 +121,6 @@ func New(d *dwarf.Data, sec Sections) *Funcs {
 	return f
 }
 
-// dwarfunitSections are the sections a unit's dwarf.Data reads.
-func (f *Funcs) dwarfunitSections() dwarfunit.Sections {
-	s := f.sec
-	return dwarfunit.Sections{Info: s.Info, Abbrev: s.Abbrev, Line: s.Line, LineStr: s.LineStr, Ranges: s.Ranges,
-		RngLists: s.RngLists, Str: s.Str, StrOffsets: s.StrOffsets, Addr: s.Addr}
-}
-
 // NewFromSections makes a Funcs that reads the raw sections itself and
 // opens each unit only when a lookup needs it (see units.go): for a
 // vmlinux, whose stack frames touch a few dozen of its thousands of units.
@@ -167,7 +153,7 @@ func (f *Funcs) buildIndex() error {
 				f.cuRanges = append(f.cuRanges, cuRange{r.Lo, r.Hi, r.Unit})
 				starts = append(starts, r.Unit)
 			}
-			f.set = dwarfunit.NewSet(f.dwarfunitSections(), f.order, starts)
+			f.set = dwarfunit.NewSet(f.sec.Sections, f.order, starts)
 		} else {
 			f.versions = dwarfunit.Headers(f.sec.Info, f.order)
 			if f.d == nil {
@@ -175,7 +161,7 @@ func (f *Funcs) buildIndex() error {
 				for _, u := range f.versions {
 					starts = append(starts, u.Off)
 				}
-				f.set = dwarfunit.NewSet(f.dwarfunitSections(), f.order, starts)
+				f.set = dwarfunit.NewSet(f.sec.Sections, f.order, starts)
 			}
 			f.indexErr = f.indexUnitRanges()
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/vmtriage/vmtriage/symbols/internal/dwarfunit"
 )
 
 type fakeMem map[uint64]uint64
@@ -208,7 +210,7 @@ func TestFindLocDwarf5(t *testing.T) {
 	sec = le.AppendUint64(sec, 0x7004)
 	expr(0x55) // start_end
 	sec = append(sec, 0x00)
-	f := &Funcs{sec: Sections{LocLists: sec, Addr: addr}, order: le}
+	f := &Funcs{sec: Sections{LocLists: sec, Sections: dwarfunit.Sections{Addr: addr}}, order: le}
 	c := &cuInfo{version: 5, lowPC: 0x100, addrBase: 8}
 	for _, tc := range []struct {
 		pc   uint64
@@ -299,7 +301,7 @@ func FuzzFindLoc(f *testing.F) {
 	f.Add([]byte{0x04, 0x00, 0x10, 0x01, 0x50, 0x00}, uint8(5), uint64(0x104))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}, uint8(4), uint64(0))
 	f.Fuzz(func(t *testing.T, sec []byte, version uint8, pc uint64) {
-		fn := &Funcs{sec: Sections{Loc: sec, LocLists: sec, Addr: sec}, order: binary.LittleEndian}
+		fn := &Funcs{sec: Sections{Loc: sec, LocLists: sec, Sections: dwarfunit.Sections{Addr: sec}}, order: binary.LittleEndian}
 		c := &cuInfo{version: int(version), lowPC: 0x100, addrBase: 8}
 		fn.findLoc(c, 0, pc)
 	})

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/vmtriage/vmtriage/symbols/internal/dwarfunit"
 )
 
 // FromELF reads the DWARF of a linked (ET_EXEC/ET_DYN) ELF file, such as
@@ -115,8 +117,8 @@ func ModuleFromELF(f *elf.File, sections map[string]uint64) (*Funcs, error) {
 			}
 		}
 	}
-	return New(d, Sections{Info: data[".debug_info"], Loc: data[".debug_loc"],
-		LocLists: data[".debug_loclists"], Addr: data[".debug_addr"]}), nil
+	return New(d, Sections{Sections: dwarfunit.Sections{Info: data[".debug_info"], Addr: data[".debug_addr"]},
+		Loc: data[".debug_loc"], LocLists: data[".debug_loclists"]}), nil
 }
 
 // x86-64 relocation types the DWARF of a module uses.
