@@ -167,10 +167,7 @@ func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
 		d, err := vmcore.Open(dumpPath)
 		dc <- opened{d, err}
 	}()
-	im, imErr := symbols.Open(vmlinuxPath)
-	if imErr == nil {
-		prewarm(im, opt)
-	}
+	im, imErr := symbols.OpenPrefetch(vmlinuxPath, func(im *symbols.Image) { prewarm(im, opt) })
 	r := <-dc
 	if r.err != nil {
 		if imErr == nil {
@@ -191,14 +188,18 @@ func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
 	return k, nil
 }
 
-// prewarm decodes in the background what NewWith and the first
-// backtrace read from a vmlinux (both are computed once per image).
+// prewarm decodes in the background, beside the symbol table, what
+// NewWith and the first backtrace read from a vmlinux (the types, the
+// unwind tables: each computed once per image).
 func prewarm(im *symbols.Image, opt Options) {
 	if opt.Code != nil || im.IsSnapshot() || im.FromDump() {
 		return
 	}
-	if opt.Types == "" || opt.Types == TypesBTF {
+	switch opt.Types {
+	case "", TypesBTF:
 		go im.BTF()
+	case TypesDWARF:
+		go im.Types()
 	}
 	go readImageTables(im)
 }

@@ -184,21 +184,31 @@ const maxReadData = 256 << 20
 // Open opens the vmlinux at path. The ELF file may be ET_EXEC, ET_DYN or
 // ET_REL; a missing symbol table or DWARF is not an error (Types reports
 // the latter). Close the image when done with it.
-func Open(path string) (*Image, error) {
+func Open(path string) (*Image, error) { return OpenPrefetch(path, nil) }
+
+// OpenPrefetch is Open that calls prefetch with the image once its ELF
+// headers are read and before its symbol table is (a tenth to a quarter
+// of a second on a kernel): the caller starts decoding what it will need
+// next (types, unwind tables) in goroutines beside it. prefetch must not
+// use the image's symbols. When the symbol table then fails to load, the
+// file stays mapped (prefetch's goroutines may still read it).
+func OpenPrefetch(path string, prefetch func(*Image)) (*Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("symbols: open vmlinux: %w", err)
 	}
 	if mapped := mapFile(f); mapped != nil {
-		im, err := newImage(bytes.NewReader(mapped), path, mapped)
+		im, err := newImage(bytes.NewReader(mapped), path, mapped, prefetch)
 		f.Close()
 		if err != nil {
-			syscall.Munmap(mapped)
+			if prefetch == nil {
+				syscall.Munmap(mapped)
+			}
 			return nil, err
 		}
 		return im, nil
 	}
-	im, err := newImage(f, path, nil)
+	im, err := newImage(f, path, nil, prefetch)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -210,10 +220,10 @@ func Open(path string) (*Image, error) {
 // NewImage reads an ELF image from r; name is used in error messages and
 // returned by Path. The reader must stay valid while the image is used.
 func NewImage(r io.ReaderAt, name string) (*Image, error) {
-	return newImage(r, name, nil)
+	return newImage(r, name, nil, nil)
 }
 
-func newImage(r io.ReaderAt, path string, mapped []byte) (im *Image, err error) {
+func newImage(r io.ReaderAt, path string, mapped []byte, prefetch func(*Image)) (im *Image, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			im, err = nil, fmt.Errorf("symbols: %s: malformed ELF file: %v", path, p)
@@ -236,6 +246,9 @@ func newImage(r io.ReaderAt, path string, mapped []byte) (im *Image, err error) 
 	}
 	im = &Image{path: path, file: ef, mapped: mapped}
 	im.buildID = readBuildID(ef)
+	if prefetch != nil {
+		prefetch(im)
+	}
 	if err := im.loadSymbols(); err != nil {
 		return nil, err
 	}
