@@ -2,11 +2,12 @@ package analyzer_test
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/vmtriage/vmtriage/analyzer"
 	"github.com/vmtriage/vmtriage/symbols/orc"
+
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 func TestRegs(t *testing.T) {
@@ -66,17 +67,12 @@ func TestBacktraceSeed(t *testing.T) {
 // labKernel opens a lab dump (testdata/realkernel/lab.sh), or skips.
 func labKernel(tb testing.TB, line, scenario string) *analyzer.Kernel {
 	tb.Helper()
-	dir := os.Getenv("VMTRIAGE_CACHE")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".cache", "vmtriage")
-	}
-	ldir := filepath.Join(dir, "realkernel", "lines", line)
-	dump := filepath.Join(ldir, "dumps", scenario, "mdf-zlib.vmcore")
+	l := labcache.Named(line)
+	dump := l.Dump(scenario, "mdf-zlib")
 	if _, err := os.Stat(dump); err != nil {
 		tb.Skipf("no lab dump %s", dump)
 	}
-	k, err := analyzer.OpenWith(dump, filepath.Join(ldir, "vmlinux"), analyzer.Options{DebugDirs: []string{filepath.Join(ldir, "debug-modules")}})
+	k, err := analyzer.OpenWith(dump, l.Vmlinux(), analyzer.Options{DebugDirs: []string{l.DebugModules()}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -156,7 +152,7 @@ func TestUnwindTablesLab(t *testing.T) {
 // D), or of the seed core without it.
 func BenchmarkUnwindAllTasks(b *testing.B) {
 	var k *analyzer.Kernel
-	if _, err := os.Stat(filepath.Join(os.Getenv("HOME"), ".cache", "vmtriage", "realkernel", "lines", "6.1-amd64", "dumps", "D", "mdf-zlib.vmcore")); err == nil {
+	if _, err := os.Stat(labcache.Named("6.1-amd64").Dump("D", "mdf-zlib")); err == nil {
 		k = labKernel(b, "6.1-amd64", "D")
 	} else {
 		b.Skip("no lab dump: nothing to unwind with ORC")

@@ -8,6 +8,8 @@ import (
 	"github.com/vmtriage/vmtriage/analyzer"
 	"github.com/vmtriage/vmtriage/rules"
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
+
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // BenchmarkAnalyze measures a whole analysis (open, every rule) of the
@@ -37,13 +39,8 @@ func BenchmarkAnalyze(b *testing.B) {
 // type-index cache each time (cold) or the cache of an earlier run (warm).
 // bench.sh times the same from the command line against drgn and crash.
 func BenchmarkAnalyzeLab(b *testing.B) {
-	cache := os.Getenv("VMTRIAGE_CACHE")
-	if cache == "" || cache == "off" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vmtriage")
-	}
-	line := filepath.Join(cache, "realkernel", "lines", "6.1-amd64")
-	dump, vmlinux := filepath.Join(line, "dumps", "B", "elf-paging.vmcore"), filepath.Join(line, "vmlinux")
+	line := labcache.Named("6.1-amd64")
+	dump, vmlinux := line.Dump("B", "elf-paging"), line.Vmlinux()
 	if _, err := os.Stat(dump); err != nil {
 		b.Skip("no lab dump (testdata/realkernel/lab.sh)")
 	}

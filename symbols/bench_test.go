@@ -3,29 +3,22 @@ package symbols
 import (
 	"debug/dwarf"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // labVmlinuxes returns the vmlinux of every kernel line of the lab cache
 // (testdata/realkernel/lab.sh), none when there is no cache.
 func labVmlinuxes() map[string]string {
-	cache := os.Getenv("VMTRIAGE_CACHE")
-	if cache == "" || cache == "off" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vmtriage")
-	}
 	out := map[string]string{}
-	dirs, _ := filepath.Glob(filepath.Join(cache, "realkernel", "lines", "*"))
-	for _, d := range dirs {
-		if st, err := os.Stat(filepath.Join(d, "vmlinux")); err == nil && st.Size() > 0 {
-			out[filepath.Base(d)] = filepath.Join(d, "vmlinux")
-		}
+	for _, l := range labcache.Lines() {
+		out[l.Name] = l.Vmlinux()
 	}
 	return out
 }

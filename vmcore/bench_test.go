@@ -7,6 +7,8 @@ import (
 
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
 	"github.com/vmtriage/vmtriage/vmcore"
+
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // benchDumps returns the dumps to read: the lab's 6.1-amd64 scenario B in
@@ -14,14 +16,9 @@ import (
 // seed cores (ELF and kdump) generated from the committed vmlinux.
 func benchDumps(b *testing.B) map[string]string {
 	out := map[string]string{}
-	cache := os.Getenv("VMTRIAGE_CACHE")
-	if cache == "" || cache == "off" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vmtriage")
-	}
-	dir := filepath.Join(cache, "realkernel", "lines", "6.1-amd64", "dumps", "B")
+	line := labcache.Named("6.1-amd64")
 	for _, f := range []string{"elf-paging", "elf-nopaging", "kdump-zlib-flat", "mdf-zlib", "mdf-lzo"} {
-		p := filepath.Join(dir, f+".vmcore")
+		p := line.Dump("B", f)
 		if _, err := os.Stat(p); err == nil {
 			out["lab-6.1-"+f] = p
 		}

@@ -22,6 +22,8 @@ import (
 	"github.com/vmtriage/vmtriage/rules"
 	"github.com/vmtriage/vmtriage/rules/report"
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
+
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // chromium finds the browser, or skips.
@@ -193,19 +195,14 @@ func TestHTMLInBrowser(t *testing.T) {
 	}
 	for _, lab := range labs {
 		t.Run("lab dump 6.1 "+lab.scenario, func(t *testing.T) {
-			cache := os.Getenv("VMTRIAGE_CACHE")
-			if cache == "" {
-				home, _ := os.UserHomeDir()
-				cache = filepath.Join(home, ".cache", "vmtriage")
-			}
-			line := filepath.Join(cache, "realkernel", "lines", "6.1-amd64")
-			dump, vmlinux := filepath.Join(line, "dumps", lab.scenario, "mdf-zlib.vmcore"), filepath.Join(line, "vmlinux")
+			line := labcache.Named("6.1-amd64")
+			dump, vmlinux := line.Dump(lab.scenario, "mdf-zlib"), line.Vmlinux()
 			for _, f := range []string{dump, vmlinux} {
 				if _, err := os.Stat(f); err != nil {
 					t.Skipf("no lab dump: %v (bash testdata/realkernel/lab.sh makes it)", err)
 				}
 			}
-			k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: []string{filepath.Join(line, "debug-modules")}})
+			k, err := analyzer.OpenWith(dump, vmlinux, analyzer.Options{DebugDirs: []string{line.DebugModules()}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,10 +12,11 @@ import (
 	"strings"
 )
 
-// Dir is the lab's cache directory (it may not exist).
+// Dir is the lab's cache directory (it may not exist). VMTRIAGE_CACHE=off
+// turns vmtriage's own cache off, not the lab's: the default place then.
 func Dir() string {
 	dir := os.Getenv("VMTRIAGE_CACHE")
-	if dir == "" {
+	if dir == "" || dir == "off" {
 		home, _ := os.UserHomeDir()
 		dir = filepath.Join(home, ".cache", "vmtriage")
 	}
@@ -27,6 +28,9 @@ type Line struct {
 	Name string // "6.1-amd64"
 	Dir  string // its directory: vmlinux, debug-modules/, dumps/<scenario>/
 }
+
+// Named is the line called name, whether or not the cache has it.
+func Named(name string) Line { return Line{Name: name, Dir: filepath.Join(Dir(), "lines", name)} }
 
 // Vmlinux is the line's vmlinux.
 func (l Line) Vmlinux() string { return filepath.Join(l.Dir, "vmlinux") }
@@ -44,7 +48,7 @@ func (l Line) Dump(scenario, format string) string {
 func Lines() []Line {
 	var out []Line
 	for _, name := range listed() {
-		l := Line{Name: name, Dir: filepath.Join(Dir(), "lines", name)}
+		l := Named(name)
 		if _, err := os.Stat(l.Vmlinux()); err == nil {
 			out = append(out, l)
 		}

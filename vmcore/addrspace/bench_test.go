@@ -8,18 +8,15 @@ import (
 
 	"github.com/vmtriage/vmtriage/analyzer"
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
+
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // benchKernel opens the lab's 6.1-amd64 scenario B paging ELF with its
 // vmlinux when present, else the first seed core.
 func benchKernel(b *testing.B) *analyzer.Kernel {
-	cache := os.Getenv("VMTRIAGE_CACHE")
-	if cache == "" || cache == "off" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vmtriage")
-	}
-	line := filepath.Join(cache, "realkernel", "lines", "6.1-amd64")
-	dump, vmlinux := filepath.Join(line, "dumps", "B", "elf-paging.vmcore"), filepath.Join(line, "vmlinux")
+	line := labcache.Named("6.1-amd64")
+	dump, vmlinux := line.Dump("B", "elf-paging"), line.Vmlinux()
 	if _, err := os.Stat(dump); err != nil {
 		dir := seedgen.Cores(b)
 		dump, vmlinux = filepath.Join(dir, "rhel4-1822328.elf"), filepath.Join(dir, seedgen.VmlinuxName)
