@@ -2,7 +2,6 @@ package symbols
 
 import (
 	"debug/dwarf"
-	"debug/elf"
 	"fmt"
 )
 
@@ -23,19 +22,14 @@ func (im *Image) DWARFSection(name string) ([]byte, error) {
 	if s == nil {
 		return nil, nil
 	}
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	if im.closed {
+	im.mu.RLock()
+	closed := im.closed
+	im.mu.RUnlock()
+	if closed {
 		return nil, fmt.Errorf("symbols: %s: DWARFSection after Close", im.path)
 	}
-	// a slice of the mapping (which then outlives Close: the caller may
-	// read it lazily), not a copy: only the pages read become resident
-	if im.mapped != nil && s.Type != elf.SHT_NOBITS && s.Flags&elf.SHF_COMPRESSED == 0 {
-		end := s.Offset + s.Size
-		if end >= s.Offset && end <= uint64(len(im.mapped)) {
-			im.mappingInUse = true
-			return im.mapped[s.Offset:end:end], nil
-		}
+	if b, ok := im.mappedBytes(s); ok {
+		return b, nil
 	}
 	b, err := s.Data()
 	if err != nil {

@@ -391,11 +391,10 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 	}
 	str := f.Sections[st.Link]
 	section := func(s *elf.Section) ([]byte, error) {
-		end := s.Offset + s.Size
-		if s.Flags&elf.SHF_COMPRESSED != 0 || s.Type == elf.SHT_NOBITS || end < s.Offset || end > uint64(len(im.mapped)) {
-			return nil, fmt.Errorf("symbols: %s: section %s at 0x%x+0x%x is not in the file (%d bytes)", im.path, s.Name, s.Offset, s.Size, len(im.mapped))
+		if b, ok := sliceSection(im.mapped, s); ok {
+			return b, nil
 		}
-		return im.mapped[s.Offset:end], nil
+		return nil, fmt.Errorf("symbols: %s: section %s at 0x%x+0x%x is not in the file (%d bytes)", im.path, s.Name, s.Offset, s.Size, len(im.mapped))
 	}
 	tab, err := section(st)
 	if err != nil {

@@ -66,3 +66,30 @@ func mappedDWARF(ef *elf.File, mapped []byte) (*dwarf.Data, error) {
 	}
 	return d, nil
 }
+
+// sliceSection is a section's bytes within the mapped file, or false when
+// the section is compressed, has no file contents or lies outside the file.
+func sliceSection(mapped []byte, s *elf.Section) ([]byte, bool) {
+	end := s.Offset + s.Size
+	if s.Flags&elf.SHF_COMPRESSED != 0 || s.Type == elf.SHT_NOBITS || end < s.Offset || end > uint64(len(mapped)) {
+		return nil, false
+	}
+	return mapped[s.Offset:end:end], true
+}
+
+// mappedBytes is a section's bytes as a slice of the image's mapping, not
+// a copy: only the pages read become resident, and the mapping then
+// outlives Close (the caller may read it lazily). False when the image is
+// not mapped or closed, or sliceSection says no.
+func (im *Image) mappedBytes(s *elf.Section) ([]byte, bool) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.mapped == nil || im.closed {
+		return nil, false
+	}
+	b, ok := sliceSection(im.mapped, s)
+	if ok {
+		im.mappingInUse = true
+	}
+	return b, ok
+}

@@ -23,9 +23,9 @@ func (im *Image) Section(name string) (data []byte, addr uint64, err error) {
 	if im.file == nil {
 		return nil, 0, &notFoundError{what: "section " + name + " (a snapshot has no sections)", file: im.path}
 	}
-	im.mu.Lock()
-	closed, mapped := im.closed, im.mapped
-	im.mu.Unlock()
+	im.mu.RLock()
+	closed := im.closed
+	im.mu.RUnlock()
 	if closed {
 		return nil, 0, fmt.Errorf("symbols: %s: Section after Close", im.path)
 	}
@@ -44,12 +44,8 @@ func (im *Image) Section(name string) (data []byte, addr uint64, err error) {
 			data, addr, err = nil, 0, fmt.Errorf("symbols: reading section %s of %s: %v", name, im.path, p)
 		}
 	}()
-	// a slice of the mapping, not a copy (the mapping then outlives Close)
-	if end := sec.Offset + sec.Size; mapped != nil && sec.Flags&elf.SHF_COMPRESSED == 0 && end >= sec.Offset && end <= uint64(len(mapped)) {
-		im.mu.Lock()
-		im.mappingInUse = true
-		im.mu.Unlock()
-		return mapped[sec.Offset:end:end], sec.Addr, nil
+	if b, ok := im.mappedBytes(sec); ok {
+		return b, sec.Addr, nil
 	}
 	data, err = io.ReadAll(io.LimitReader(sec.Open(), int64(sec.Size)))
 	if err != nil {

@@ -1884,14 +1884,10 @@ func (t *Types) indexFast(im *Image) error {
 		if s == nil {
 			return nil, nil
 		}
-		if s.Flags&elf.SHF_COMPRESSED != 0 || s.Type == elf.SHT_NOBITS {
-			return nil, errIndexFast
+		if b, ok := sliceSection(mapped, s); ok {
+			return b, nil
 		}
-		end := s.Offset + s.Size
-		if end < s.Offset || end > uint64(len(mapped)) {
-			return nil, errIndexFast
-		}
-		return mapped[s.Offset:end:end], nil
+		return nil, errIndexFast
 	}
 	info, err := sec(".debug_info")
 	if err != nil || len(info) == 0 {

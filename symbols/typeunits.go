@@ -23,10 +23,7 @@ import (
 // typeUnits makes the per-unit Set over the mapped sections, or returns
 // nil when the image is not mapped or a section is compressed.
 func (im *Image) typeUnits(firstEntries []dwarf.Offset) *dwarfunit.Set {
-	im.mu.RLock()
-	mapped, closed := im.mapped, im.closed
-	im.mu.RUnlock()
-	if mapped == nil || closed || im.file.Type == elf.ET_REL || len(firstEntries) == 0 {
+	if im.file.Type == elf.ET_REL || len(firstEntries) == 0 {
 		return nil
 	}
 	var sec dwarfunit.Sections
@@ -38,18 +35,15 @@ func (im *Image) typeUnits(firstEntries []dwarf.Offset) *dwarfunit.Set {
 		if s == nil {
 			continue
 		}
-		end := s.Offset + s.Size
-		if s.Flags&elf.SHF_COMPRESSED != 0 || s.Type == elf.SHT_NOBITS || end < s.Offset || end > uint64(len(mapped)) {
+		b, ok := im.mappedBytes(s)
+		if !ok {
 			return nil
 		}
-		*dst = mapped[s.Offset:end:end]
+		*dst = b
 	}
 	if len(sec.Info) == 0 || len(sec.Abbrev) == 0 {
 		return nil
 	}
-	im.mu.Lock()
-	im.mappingInUse = true
-	im.mu.Unlock()
 	order := binary.ByteOrder(binary.LittleEndian)
 	if im.file.ByteOrder == binary.BigEndian {
 		order = binary.BigEndian
