@@ -32,7 +32,7 @@ func emptyTypes(tb testing.TB, im *Image) *Types {
 	}
 	return &Types{path: im.path, data: data, order: im.file.ByteOrder, addrSize: 8,
 		index: map[string]dwarf.Offset{}, consts: map[string]int64{}, vars: map[string]dwarf.Offset{},
-		gcache: map[dwarf.Offset]godwarf.Type{}, stubs: map[string]*Type{}, byOff: map[dwarf.Offset]*Type{},
+		gcache: map[dwarf.Offset]*unitCache{}, stubs: map[string]*Type{}, byOff: map[dwarf.Offset]*Type{},
 		conv: map[godwarf.Type]*Type{}, ptrs: map[*Type]*Type{}, void: &Type{Kind: Void, Name: "void"}}
 }
 

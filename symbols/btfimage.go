@@ -1,9 +1,6 @@
 package symbols
 
-import (
-	"fmt"
-	"io"
-)
+import ()
 
 // BTF returns the types of the image's .BTF section (a kernel built with
 // CONFIG_DEBUG_INFO_BTF, 5.2+; a module's split BTF needs its base, see
@@ -24,30 +21,11 @@ func (im *Image) BTF() (*BTFTypes, error) {
 // ModuleBTF parses a module image's split .BTF section against the
 // kernel's BTF.
 func (im *Image) ModuleBTF(base *BTFTypes) (*BTFTypes, error) {
-	blob, err := im.sectionBytes(".BTF")
+	blob, _, err := im.Section(".BTF")
 	if err != nil {
 		return nil, err
 	}
 	return ParseSplitBTF(blob, base, im.path)
-}
-
-// sectionBytes reads a whole section of the image's ELF file.
-func (im *Image) sectionBytes(name string) ([]byte, error) {
-	if im.file == nil {
-		return nil, &notFoundError{what: "section " + name + " (a snapshot has no sections)", file: im.path}
-	}
-	s := im.file.Section(name)
-	if s == nil {
-		return nil, &notFoundError{what: "section " + name, file: im.path}
-	}
-	if s.Size > maxReadData {
-		return nil, fmt.Errorf("symbols: %s: section %s of %d bytes is implausibly large", im.path, name, s.Size)
-	}
-	b := make([]byte, s.Size)
-	if _, err := io.ReadFull(s.Open(), b); err != nil {
-		return nil, fmt.Errorf("symbols: %s: reading section %s: %w", im.path, name, err)
-	}
-	return b, nil
 }
 
 // IsSnapshot reports whether the image was loaded by LoadSnapshot: its

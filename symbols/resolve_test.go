@@ -242,7 +242,7 @@ func TestStandInWithoutDefinition(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := &Types{path: "vmlinux", index: tc.index, stubs: map[string]*Type{}, byOff: map[dwarf.Offset]*Type{},
-				gcache: map[dwarf.Offset]godwarf.Type{}, conv: map[godwarf.Type]*Type{}}
+				gcache: map[dwarf.Offset]*unitCache{}, conv: map[godwarf.Type]*Type{}}
 			stand := ts.stub(&godwarf.StructType{StructName: "nowhere", Kind: "struct"})
 			ptr := &Type{Kind: Pointer, Size: 8, Elem: stand}
 			got := ptr.Elem.Resolve()

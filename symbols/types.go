@@ -40,8 +40,7 @@ type Types struct {
 	cuOffs    []dwarf.Offset // where each unit's entries start, ascending
 
 	mu     sync.Mutex
-	gcache map[dwarf.Offset]godwarf.Type                  // with data
-	ucache map[dwarf.Offset]map[dwarf.Offset]godwarf.Type // with units: per unit, by the unit's offsets
+	gcache map[dwarf.Offset]*unitCache // godwarf's, per unit (by its offset; 0 with data)
 	// Stand-ins are seeded into gcache for every named
 	// struct and union: godwarf decodes eagerly through pointers, which on
 	// a kernel means most of its 100k types for one task_struct; with the
@@ -137,8 +136,7 @@ func (im *Image) loadTypes() (*Types, error) {
 		index:    make(map[string]dwarf.Offset),
 		consts:   make(map[string]int64),
 		vars:     make(map[string]dwarf.Offset),
-		gcache:   make(map[dwarf.Offset]godwarf.Type),
-		ucache:   make(map[dwarf.Offset]map[dwarf.Offset]godwarf.Type),
+		gcache:   make(map[dwarf.Offset]*unitCache),
 		stubs:    make(map[string]*Type),
 		byOff:    make(map[dwarf.Offset]*Type),
 		conv:     make(map[godwarf.Type]*Type),

@@ -59,15 +59,21 @@ func (t *Types) unit(off dwarf.Offset) (*dwarfunit.Unit, error) {
 	return t.units.Unit(off)
 }
 
-// gcacheOf is godwarf's cache for u's types (keyed by u's own offsets).
-func (t *Types) gcacheOf(u *dwarfunit.Unit) map[dwarf.Offset]godwarf.Type {
-	if t.units == nil {
-		return t.gcache
-	}
-	c := t.ucache[u.Base]
+// unitCache is godwarf's cache for one unit's types (the whole section
+// is the unit at 0), keyed by the unit's own offsets.
+type unitCache struct {
+	types map[dwarf.Offset]godwarf.Type
+	// rebased is how many of types carry section offsets: when godwarf
+	// added none, there is nothing to rebase
+	rebased int
+}
+
+// cacheOf is u's cache.
+func (t *Types) cacheOf(u *dwarfunit.Unit) *unitCache {
+	c := t.gcache[u.Base]
 	if c == nil {
-		c = map[dwarf.Offset]godwarf.Type{}
-		t.ucache[u.Base] = c
+		c = &unitCache{types: map[dwarf.Offset]godwarf.Type{}}
+		t.gcache[u.Base] = c
 	}
 	return c
 }
@@ -78,19 +84,27 @@ func (t *Types) cached(off dwarf.Offset) godwarf.Type {
 	if err != nil {
 		return nil
 	}
-	return t.gcacheOf(u)[off-u.Base]
+	return t.cacheOf(u).types[off-u.Base]
 }
 
-// setCached puts (or, with nil, removes) godwarf's cached type at off.
+// setCached puts a stand-in (which carries its section offset) or, with
+// nil, removes godwarf's cached type at off.
 func (t *Types) setCached(off dwarf.Offset, g godwarf.Type) {
 	u, err := t.unit(off)
 	if err != nil {
 		return
 	}
-	if g == nil {
-		delete(t.gcacheOf(u), off-u.Base)
-	} else {
-		t.gcacheOf(u)[off-u.Base] = g
+	c := t.cacheOf(u)
+	_, had := c.types[off-u.Base]
+	switch {
+	case g == nil && had:
+		delete(c.types, off-u.Base)
+		c.rebased--
+	case g != nil:
+		c.types[off-u.Base] = g
+		if !had {
+			c.rebased++
+		}
 	}
 }
 
@@ -101,18 +115,19 @@ func (t *Types) godwarfRead(off dwarf.Offset) (godwarf.Type, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := t.gcacheOf(u)
-	g, err := godwarf.ReadType(u.Data, 0, off-u.Base, c)
-	if u.Base != 0 {
+	c := t.cacheOf(u)
+	g, err := godwarf.ReadType(u.Data, 0, off-u.Base, c.types)
+	if u.Base != 0 && len(c.types) != c.rebased {
 		// the types godwarf just made carry the unit's offsets (their
 		// key); the stand-ins and the types rebased before carry section
 		// offsets already
-		for k, v := range c {
+		for k, v := range c.types {
 			if cm := v.Common(); cm.Offset == k {
 				cm.Offset += u.Base
 			}
 		}
 	}
+	c.rebased = len(c.types)
 	return g, err
 }
 

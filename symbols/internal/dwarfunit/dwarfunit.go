@@ -89,7 +89,6 @@ type Unit struct {
 	// Base is where the unit starts in .debug_info (0 for Whole): the
 	// Data's offsets are section offsets minus Base.
 	Base  dwarf.Offset
-	size  dwarf.Offset
 	split bool
 	info  []byte // the unit's bytes
 	// refAddr lists, per abbreviation code, the attributes whose form is
@@ -137,11 +136,6 @@ func (u *Unit) Rebase(e *dwarf.Entry) {
 			fl.Val = v + u.Base
 		}
 	}
-}
-
-// Contains reports whether a section offset lies in the unit.
-func (u *Unit) Contains(off dwarf.Offset) bool {
-	return !u.split || off >= u.Base && off < u.Base+u.size
 }
 
 // Reader reads entries in section offsets.
@@ -325,20 +319,11 @@ func (s *Set) open(h Header) (u *Unit, err error) {
 			}
 		}
 	}
-	u = &Unit{Data: d, Base: h.Off, size: h.End - h.Off, split: true, info: info}
+	u = &Unit{Data: d, Base: h.Off, split: true, info: info}
 	if u.refAddr, err = refAddrAttrs(info, sec.Abbrev, s.order); err != nil {
 		return nil, fmt.Errorf("unit at 0x%x: %w", h.Off, err)
 	}
 	return u, nil
-}
-
-// Reader positions a reader at the entry at off.
-func (s *Set) Reader(off dwarf.Offset) (*Reader, error) {
-	u, err := s.Unit(off)
-	if err != nil {
-		return nil, err
-	}
-	return NewReader(u, off), nil
 }
 
 // DWARF forms refAddrAttrs needs to know.
