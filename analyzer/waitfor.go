@@ -147,21 +147,20 @@ func (k *Kernel) journalQueueWait(t Task, w *Wait) bool {
 	if err != nil {
 		return false
 	}
-	for _, j := range js {
-		kind := ""
+	for i := range js {
+		j := &js[i]
 		switch {
 		case slices.Contains(j.WaitLocked, t.Addr):
-			kind = "journal-locked"
+			w.Kind = "journal-locked"
 		case slices.Contains(j.WaitUpdates, t.Addr):
-			kind = "journal-updates"
+			w.Kind = "journal-updates"
 		default:
 			continue
 		}
-		w.Kind, w.Object, w.Owners, w.Holds = kind, 0, nil, false
 		if w.Frame == "" {
 			w.Frame = "(its journal's wait queue)"
 		}
-		k.journalWait(t, j.Addr, w)
+		k.describeJournalWait(t, j, w)
 		return true
 	}
 	return false
@@ -194,17 +193,11 @@ func (k *Kernel) iomapDioWait(addr uint64, w *Wait) {
 	}
 	ref, _ := d.First("ref.counter", "ref")
 	waiter, _ := d.Uint("submit.waiter")
-	if iocb, err := d.Uint("iocb"); err == nil && iocb != 0 {
-		if io, err := k.Object("struct kiocb", iocb); err == nil {
-			if f, err := io.Uint("ki_filp"); err == nil {
-				if of, err := k.File(f); err == nil {
-					w.Device = k.inodeDevice(of.Inode)
-					w.What = of.Path
-				}
-			}
-		}
+	file := ""
+	if of, ok := k.iocbFile(d); ok {
+		w.Device = k.inodeDevice(of.Inode)
+		file = of.Path
 	}
-	file := w.What
 	if waiter == 0 {
 		w.Holds = true
 		w.What = fmt.Sprintf("iomap dio 0x%x whose submit.waiter is cleared (ref %d): its I/O completed and nobody will wake the task", addr, ref)
@@ -218,6 +211,24 @@ func (k *Kernel) iomapDioWait(addr uint64, w *Wait) {
 	if w.Device != "" {
 		w.What += ", queued on " + w.Device
 	}
+}
+
+// iocbFile is the file a direct I/O's iocb writes (its ki_filp).
+func (k *Kernel) iocbFile(dio Object) (OpenFile, bool) {
+	iocb, err := dio.Uint("iocb")
+	if err != nil || iocb == 0 {
+		return OpenFile{}, false
+	}
+	io, err := k.Object("struct kiocb", iocb)
+	if err != nil {
+		return OpenFile{}, false
+	}
+	f, err := io.Uint("ki_filp")
+	if err != nil {
+		return OpenFile{}, false
+	}
+	of, err := k.File(f)
+	return of, err == nil
 }
 
 // lockOwner reads a mutex's or rw_semaphore's owner word: a task pointer
@@ -387,22 +398,25 @@ func (k *Kernel) bufferWait(addr uint64, w *Wait) {
 	w.What = fmt.Sprintf("buffer_head 0x%x (block %d of %s) locked for I/O: the I/O is queued on %s", addr, block, w.Device, w.Device)
 }
 
+// journalWait is describeJournalWait for the journal a frame local names.
 func (k *Kernel) journalWait(t Task, journal uint64, w *Wait) {
 	js, err := k.Journals()
 	if err != nil {
 		w.What = fmt.Sprintf("journal 0x%x (%v)", journal, err)
 		return
 	}
-	var j *Journal
 	for i := range js {
 		if js[i].Addr == journal {
-			j = &js[i]
+			k.describeJournalWait(t, &js[i], w)
+			return
 		}
 	}
-	if j == nil {
-		w.What = fmt.Sprintf("journal 0x%x (not a mounted file system's)", journal)
-		return
-	}
+	w.What = fmt.Sprintf("journal 0x%x (not a mounted file system's)", journal)
+}
+
+// describeJournalWait fills a journal wait of w.Kind on j: the
+// transaction, who can end it, whether it already holds.
+func (k *Kernel) describeJournalWait(t Task, j *Journal, w *Wait) {
 	where := fmt.Sprintf("the journal of %s (%s)", j.Mount, j.Device)
 	switch w.Kind {
 	case "journal-locked":
