@@ -8,9 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
-
 	"github.com/vmtriage/vmtriage/rules/report"
 )
 
@@ -160,19 +157,7 @@ func oneLine(s string, n int) string {
 }
 
 func table(w io.Writer, header []string, rows [][]string, width int) error {
-	header, rows = report.FitColumns(header, rows, width)
-	t := tablewriter.NewTable(w,
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithRowAutoWrap(tw.WrapNone),
-		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithTrimSpace(tw.Off),
-	)
-	t.Header(header)
-	if err := t.Bulk(rows); err != nil {
-		return fmt.Errorf("summary table: %w", err)
-	}
-	if err := t.Render(); err != nil {
+	if err := report.RenderTable(w, header, rows, width); err != nil {
 		return fmt.Errorf("summary table: %w", err)
 	}
 	return nil

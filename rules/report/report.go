@@ -294,23 +294,6 @@ func (h HungTask) WaitsOn() string {
 	return s
 }
 
-// RootOf is the root of a hung task's chain of waits, for grouping tasks:
-// "comm pid: why it is the end", or what the task waits on when it has no
-// wait-for edge.
-func (h HungTask) RootOf() string {
-	if w := h.Wait; w != nil && w.Root != nil {
-		s := fmt.Sprintf("%s %d", w.Root.Comm, w.Root.PID)
-		if w.RootWhat != "" {
-			s += ": " + w.RootWhat
-		}
-		return s
-	}
-	if h.Waiting != "" {
-		return h.Waiting
-	}
-	return "sleeping in " + h.WaitChannel
-}
-
 // TaskID names a task.
 type TaskID struct {
 	PID  int    `json:"pid"`

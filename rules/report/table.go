@@ -195,8 +195,14 @@ func (p *printer) table(header []string, rows [][]string) {
 		}
 		header, rows = nil, kv
 	}
-	header, rows = FitColumns(header, rows, p.width)
-	t := tablewriter.NewTable(p.w,
+	p.err = RenderTable(p.w, header, rows, p.width)
+}
+
+// RenderTable draws a bordered table at most width columns wide (its
+// cells wrapped by FitColumns); a nil header draws none.
+func RenderTable(w io.Writer, header []string, rows [][]string, width int) error {
+	header, rows = FitColumns(header, rows, width)
+	t := tablewriter.NewTable(w,
 		tablewriter.WithHeaderAutoFormat(tw.Off),
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
 		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
@@ -207,10 +213,9 @@ func (p *printer) table(header []string, rows [][]string) {
 		t.Header(header)
 	}
 	if err := t.Bulk(rows); err != nil {
-		p.err = err
-		return
+		return err
 	}
-	p.err = t.Render()
+	return t.Render()
 }
 
 // tableWidth is how wide a table is drawn unwrapped.
