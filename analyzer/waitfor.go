@@ -554,13 +554,17 @@ type WaitGraph struct {
 	// wakeup, an unknown wait).
 	Root map[uint64]uint64 `json:"root"`
 	// Cycles are sets of tasks each waiting for the next (deadlocks).
-	Cycles [][]uint64 `json:"cycles,omitempty"`
+	Cycles  [][]uint64 `json:"cycles,omitempty"`
+	inCycle map[uint64]bool
 }
+
+// InCycle reports whether a task is one of a cycle's (a deadlock's).
+func (g WaitGraph) InCycle(t uint64) bool { return g.inCycle[t] }
 
 // BuildWaitGraph follows each wait's first owner to the end of its chain.
 func BuildWaitGraph(waits map[uint64]Wait) WaitGraph {
-	g := WaitGraph{Waits: waits, Root: map[uint64]uint64{}}
 	inCycle := map[uint64]bool{}
+	g := WaitGraph{Waits: waits, Root: map[uint64]uint64{}, inCycle: inCycle}
 	for t := range waits {
 		seen := map[uint64]int{}
 		var path []uint64

@@ -68,7 +68,7 @@ func (c *Context) waitOf(t *analyzer.Task) *report.TaskWait {
 	tw.Root = &id
 	rw := g.Waits[root]
 	switch {
-	case inCycle(g, t.Addr):
+	case g.InCycle(t.Addr):
 		tw.RootWhat = "a deadlock: the tasks of the cycle wait for each other"
 	case root != t.Addr && rw.Kind == "":
 		tw.RootWhat = "not blocked: " + c.TaskName(root) + " can end the wait"
@@ -76,15 +76,4 @@ func (c *Context) waitOf(t *analyzer.Task) *report.TaskWait {
 		tw.RootWhat = rw.Describe(c.TaskName)
 	}
 	return tw
-}
-
-func inCycle(g analyzer.WaitGraph, t uint64) bool {
-	for _, cyc := range g.Cycles {
-		for _, x := range cyc {
-			if x == t {
-				return true
-			}
-		}
-	}
-	return false
 }
