@@ -237,6 +237,9 @@ func newImage(r io.ReaderAt, path string, mapped []byte, prefetch func(*Image)) 
 	}
 	ef, err := elf.NewFile(r)
 	if err != nil {
+		if msg := truncatedELF(mapped); msg != "" {
+			return nil, fmt.Errorf("symbols: %s: %s", path, msg)
+		}
 		return nil, fmt.Errorf("symbols: %s: malformed ELF file: %w", path, err)
 	}
 	switch ef.Type {
@@ -717,4 +720,19 @@ func (im *Image) ReadData(name string) (data []byte, err error) {
 		return nil, fmt.Errorf("symbols: reading %s from %s in %s: %w", name, sec.Name, im.path, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// truncatedELF says, for a 64-bit little-endian ELF file that debug/elf
+// could not read, whether its section header table lies past its end (a
+// vmlinux cut short in a copy: debug/elf says only "EOF"); "" otherwise.
+func truncatedELF(b []byte) string {
+	if len(b) < 64 || b[4] != byte(elf.ELFCLASS64) || b[5] != byte(elf.ELFDATA2LSB) {
+		return ""
+	}
+	le := binary.LittleEndian
+	shoff, shentsize, shnum := le.Uint64(b[0x28:]), uint64(le.Uint16(b[0x3a:])), uint64(le.Uint16(b[0x3c:]))
+	if end := shoff + shentsize*shnum; end > uint64(len(b)) && shoff < 1<<62 {
+		return fmt.Sprintf("truncated ELF file: its %d section headers at offset 0x%x end at 0x%x, past the end of the file (0x%x bytes)", shnum, shoff, end, len(b))
+	}
+	return ""
 }
