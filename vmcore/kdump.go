@@ -2,10 +2,10 @@ package vmcore
 
 import (
 	"bytes"
-	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/zlib"
 	"io"
 	"math/bits"
 	"sort"
@@ -89,6 +89,10 @@ type kdumpBackend struct {
 	cache    *pageCache
 	zstd     *zstd.Decoder
 	zlib     io.ReadCloser // reused through zlib.Resetter
+	descWin  readWindow    // read-ahead over the page descriptors
+	dataWin  readWindow    // read-ahead over the page data
+	raw      []byte        // scratch for one page's stored bytes
+	spare    []byte        // a page buffer the cache let go, reused
 	segs     []Segment
 	segsDone bool
 	probs    []string // problems met after Open, each once
@@ -395,7 +399,7 @@ func (be *kdumpBackend) readDesc(i uint64) (pageDesc, int64, error) {
 		return pageDesc{}, int64(min(pos, 1<<62)), ErrTruncated
 	}
 	var b [pageDescSize]byte
-	if _, err := be.r.ReadAt(b[:], int64(pos)); err != nil {
+	if n, err := be.descWin.readAt(be.r, be.size, b[:], int64(pos)); n != len(b) {
 		return pageDesc{}, int64(pos), err
 	}
 	le := binary.LittleEndian
@@ -447,8 +451,11 @@ func (be *kdumpBackend) page(pfn, paddr uint64) ([]byte, error) {
 	if end > uint64(be.size) {
 		return nil, be.pageErr(paddr, ErrTruncated, "truncated: file ends at %#x, page data is at %#x-%#x", be.size, desc.offset, end)
 	}
-	raw := make([]byte, desc.size)
-	if n, err := be.r.ReadAt(raw, desc.offset); n != len(raw) {
+	if cap(be.raw) < int(desc.size) {
+		be.raw = make([]byte, desc.size)
+	}
+	raw := be.raw[:desc.size]
+	if n, err := be.dataWin.readAt(be.r, be.size, raw, desc.offset); n != len(raw) {
 		if err == nil || err == io.EOF {
 			return nil, be.pageErr(paddr, ErrTruncated, "truncated: page data at %#x-%#x could not be read", desc.offset, end)
 		}
@@ -458,13 +465,19 @@ func (be *kdumpBackend) page(pfn, paddr uint64) ([]byte, error) {
 	if err != nil {
 		return nil, &PageError{Path: be.path, Paddr: paddr, Reason: fmt.Sprintf("corrupt: page data at %#x (%d bytes, flags %#x): %v", desc.offset, desc.size, desc.flags, err), Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
 	}
-	be.cache.put(pfn, out)
+	if old := be.cache.put(pfn, out); old != nil && len(old) == int(be.bs) {
+		be.spare = old
+	}
 	return out, nil
 }
 
 func (be *kdumpBackend) decompress(raw []byte, flags uint32) ([]byte, error) {
 	bs := int(be.bs)
-	out := make([]byte, bs)
+	out := be.spare
+	be.spare = nil
+	if len(out) != bs {
+		out = make([]byte, bs)
+	}
 	switch {
 	case flags&dumpZlib != 0:
 		var zr io.ReadCloser
@@ -535,11 +548,12 @@ func (be *kdumpBackend) readPhys(paddr uint64, p []byte) (int, error) {
 	pfn := paddr / be.bs
 	off := paddr % be.bs
 	be.mu.Lock()
+	defer be.mu.Unlock()
 	pg, err := be.page(pfn, paddr)
-	be.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
+	// copied under the lock: the cache may hand the buffer to the next page
 	return copy(p, pg[off:]), nil
 }
 

@@ -518,13 +518,15 @@ func (c *pageCache) get(pfn uint64) []byte {
 	return e.data
 }
 
-// put stores data, evicting the least recently used page. Eviction is a
-// linear scan of at most max entries, negligible next to decompression.
-func (c *pageCache) put(pfn uint64, data []byte) {
+// put stores data, evicting the least recently used page, whose buffer
+// it returns (nil when none was evicted) for the caller to reuse. Eviction
+// is a linear scan of at most max entries, negligible next to
+// decompression.
+func (c *pageCache) put(pfn uint64, data []byte) (evicted []byte) {
 	c.tick++
 	if e, ok := c.pages[pfn]; ok {
-		e.data, e.used = data, c.tick
-		return
+		evicted, e.data, e.used = e.data, data, c.tick
+		return evicted
 	}
 	if len(c.pages) >= c.max {
 		var victim uint64
@@ -534,7 +536,9 @@ func (c *pageCache) put(pfn uint64, data []byte) {
 				oldest, victim = e.used, k
 			}
 		}
+		evicted = c.pages[victim].data
 		delete(c.pages, victim)
 	}
 	c.pages[pfn] = &cachedPage{data: data, used: c.tick}
+	return evicted
 }
