@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"slices"
@@ -51,7 +52,7 @@ func (e *notFoundError) Error() string {
 func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
 
 // SymbolKind classifies a symbol.
-type SymbolKind int
+type SymbolKind uint8
 
 // Symbol kinds.
 const (
@@ -89,50 +90,93 @@ type Symbol struct {
 	Module string
 }
 
-// sym is a table entry: a symbol plus what Lookup needs to rank it.
+// sym is a table entry: a symbol plus what Lookup needs to rank it, in 40
+// bytes (a kernel has 130k of them, and every byte of a fresh heap costs
+// a page fault when the table is built).
 type sym struct {
-	Symbol
+	Name   string
+	Addr   uint64
+	Size   uint64
+	Kind   SymbolKind
 	text   bool             // in executable code (a function or a label in a text section)
 	global bool             // global or weak binding
 	shndx  elf.SectionIndex // ELF section index, for ReadData; 0 for added symbols
+	module uint16           // 1 + index into symTable.modules; 0 for vmlinux
 }
 
 // symTable is a set of symbols sorted by address with a name index.
 type symTable struct {
-	byAddr []sym
-	names  *nameIndex // index into byAddr, built on first use (or in the background)
+	byAddr  []sym
+	modules []string   // names of the modules the symbols belong to (sym.module)
+	names   *nameIndex // index into byAddr, built on first use (or in the background)
 }
 
-// nameIndex maps a symbol name to its entry: built once, when a name is
-// first looked up or by the goroutine buildTable starts (a kernel's 130k
-// names take 40 ms to hash, which then overlap opening the dump).
+// symbol returns the entry as a Symbol.
+func (t *symTable) symbol(s *sym) Symbol {
+	out := Symbol{Name: s.Name, Addr: s.Addr, Size: s.Size, Kind: s.Kind}
+	if s.module > 0 && int(s.module) <= len(t.modules) {
+		out.Module = t.modules[s.module-1]
+	}
+	return out
+}
+
+// nameIndex maps a symbol name to its entry: an open-addressing hash of
+// entry numbers (1 MiB for a kernel's 130k names, where a Go map took 7),
+// built once, when a name is first looked up or by the goroutine
+// buildTable starts, which then overlaps opening the dump.
 type nameIndex struct {
-	once sync.Once
-	syms []sym
-	m    map[string]int
+	once  sync.Once
+	syms  []sym
+	seed  maphash.Seed
+	slots []uint32 // 1 + entry number; 0 is empty; a power of two long
 }
 
 func (x *nameIndex) build() {
 	x.once.Do(func() {
-		m := make(map[string]int, len(x.syms))
+		n := 16
+		for n < 2*len(x.syms) {
+			n <<= 1
+		}
+		x.seed = maphash.MakeSeed()
+		slots := make([]uint32, n)
+		mask := uint64(n - 1)
 		for i := range x.syms {
-			prev, ok := m[x.syms[i].Name]
-			if !ok || (!x.syms[prev].global && x.syms[i].global) {
-				m[x.syms[i].Name] = i
+			s := &x.syms[i]
+			for j := maphash.String(x.seed, s.Name) & mask; ; j = (j + 1) & mask {
+				if slots[j] == 0 {
+					slots[j] = uint32(i + 1)
+					break
+				}
+				if prev := &x.syms[slots[j]-1]; prev.Name == s.Name {
+					// the first of equals in address order, a global one over a local one
+					if !prev.global && s.global {
+						slots[j] = uint32(i + 1)
+					}
+					break
+				}
 			}
 		}
-		x.m = m
+		x.slots = slots
 	})
 }
 
 // byName finds the entry named name (a global one over a local one).
 func (t *symTable) byName(name string) (int, bool) {
-	if t.names == nil {
+	x := t.names
+	if x == nil {
 		return 0, false
 	}
-	t.names.build()
-	i, ok := t.names.m[name]
-	return i, ok
+	x.build()
+	mask := uint64(len(x.slots) - 1)
+	for j := maphash.String(x.seed, name) & mask; ; j = (j + 1) & mask {
+		e := x.slots[j]
+		if e == 0 {
+			return 0, false
+		}
+		if x.syms[e-1].Name == name {
+			return int(e - 1), true
+		}
+	}
 }
 
 // Image is an opened vmlinux (or any ELF object with a symbol table).
@@ -356,7 +400,7 @@ func (im *Image) loadSymbols() error {
 		if err != nil {
 			return err
 		}
-		im.kernel = buildTable(syms)
+		im.kernel = buildTable(syms, nil)
 		return nil
 	}
 	esyms, err := im.file.Symbols()
@@ -375,7 +419,7 @@ func (im *Image) loadSymbols() error {
 			syms = append(syms, s)
 		}
 	}
-	im.kernel = buildTable(syms)
+	im.kernel = buildTable(syms, nil)
 	return nil
 }
 
@@ -497,40 +541,100 @@ func better(a, b *sym) bool {
 	return a.Name < b.Name
 }
 
-func buildTable(syms []sym) symTable {
-	// sorted through small keys (moving 80-byte entries is what costs);
-	// with the size and section after better, a total order, so that an
-	// unstable sort is deterministic
-	type key struct {
-		addr uint64
-		i    int32
-	}
-	keys := make([]key, len(syms))
-	for i := range syms {
-		keys[i] = key{syms[i].Addr, int32(i)}
-	}
-	slices.SortFunc(keys, func(x, y key) int {
-		if x.addr != y.addr {
-			return cmp.Compare(x.addr, y.addr)
-		}
-		a, b := &syms[x.i], &syms[y.i]
-		switch {
-		case better(a, b):
-			return -1
-		case better(b, a):
-			return 1
-		}
-		return cmp.Or(cmp.Compare(a.Size, b.Size), cmp.Compare(a.shndx, b.shndx))
-	})
-	sorted := make([]sym, len(syms))
-	for j, k := range keys {
-		sorted[j] = syms[k.i]
-	}
-	t := symTable{byAddr: sorted, names: &nameIndex{syms: sorted}}
-	if len(sorted) > 10000 {
+// buildTable sorts syms in place (it takes them over) into a table of
+// the given modules' symbols (sym.module indexes modules).
+func buildTable(syms []sym, modules []string) symTable {
+	sortSyms(syms)
+	t := symTable{byAddr: syms, modules: modules, names: &nameIndex{syms: syms}}
+	if len(syms) > 10000 {
 		go t.names.build()
 	}
 	return t
+}
+
+// sortSyms orders syms by address, and those at one address by better
+// (with the size, section and module after it, a total order, so the
+// result does not depend on the input's order). The addresses are radix
+// sorted, then the entries moved once into place: a comparison sort of a
+// kernel's 130k entries took most of the time to open a vmlinux.
+func sortSyms(syms []sym) {
+	n := len(syms)
+	if n < 2 {
+		return
+	}
+	type key struct {
+		addr uint64
+		i    uint32
+	}
+	keys := make([]key, n)
+	tmp := make([]key, n)
+	var or, and uint64 = 0, ^uint64(0)
+	for i := range syms {
+		keys[i] = key{syms[i].Addr, uint32(i)}
+		or |= syms[i].Addr
+		and &= syms[i].Addr
+	}
+	var count [1 << 16]uint32
+	for shift := uint(0); shift < 64; shift += 16 {
+		if (or^and)>>shift&0xffff == 0 {
+			continue // every address has the same digit here
+		}
+		clear(count[:])
+		for _, k := range keys {
+			count[k.addr>>shift&0xffff]++
+		}
+		var sum uint32
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for _, k := range keys {
+			d := k.addr >> shift & 0xffff
+			tmp[count[d]] = k
+			count[d]++
+		}
+		keys, tmp = tmp, keys
+	}
+	// entries at one address (a few aliases at most) by rank
+	for lo := 0; lo < n; {
+		hi := lo + 1
+		for hi < n && keys[hi].addr == keys[lo].addr {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortFunc(keys[lo:hi], func(x, y key) int {
+				a, b := &syms[x.i], &syms[y.i]
+				switch {
+				case better(a, b):
+					return -1
+				case better(b, a):
+					return 1
+				}
+				return cmp.Or(cmp.Compare(a.Size, b.Size), cmp.Compare(a.shndx, b.shndx), cmp.Compare(a.module, b.module))
+			})
+		}
+		lo = hi
+	}
+	// keys[j].i is the entry that belongs at j: follow each cycle of the
+	// permutation, marking the places filled
+	const done = ^uint32(0)
+	for start := range keys {
+		if keys[start].i == done || int(keys[start].i) == start {
+			continue
+		}
+		saved := syms[start]
+		j := start
+		for {
+			from := int(keys[j].i)
+			keys[j].i = done
+			if from == start {
+				syms[j] = saved
+				break
+			}
+			syms[j] = syms[from]
+			j = from
+		}
+	}
 }
 
 // lookup finds the symbol for addr in t. quality is 2 when a sized
@@ -587,7 +691,7 @@ func (im *Image) Symbol(name string) (Symbol, bool) {
 
 func (im *Image) symbol(name string, slide uint64) (Symbol, bool) {
 	if i, ok := im.kernel.byName(name); ok {
-		s := im.kernel.byAddr[i].Symbol
+		s := im.kernel.symbol(&im.kernel.byAddr[i])
 		if !im.isPerCPU(s.Addr) {
 			s.Addr += slide
 		}
@@ -618,7 +722,7 @@ func (im *Image) Lookup(addr uint64) (Symbol, uint64, bool) {
 	if q == 0 {
 		return Symbol{}, 0, false
 	}
-	return s.Symbol, addr - s.Addr, true
+	return im.kernel.symbol(s), addr - s.Addr, true
 }
 
 // Describe renders a link-time addr as "name+0xoff", or as "0x..." when no

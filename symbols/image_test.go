@@ -312,7 +312,7 @@ func TestBadInput(t *testing.T) {
 // TestLookupRanking checks Lookup's preferences on a synthetic table.
 func TestLookupRanking(t *testing.T) {
 	mk := func(name string, addr, size uint64, kind SymbolKind, text, global bool) sym {
-		return sym{Symbol: Symbol{Name: name, Addr: addr, Size: size, Kind: kind}, text: text, global: global}
+		return sym{Name: name, Addr: addr, Size: size, Kind: kind, text: text, global: global}
 	}
 	table := buildTable([]sym{
 		mk("__foo_alias", 0x1000, 0x100, SymFunc, true, false),
@@ -323,7 +323,7 @@ func TestLookupRanking(t *testing.T) {
 		mk("entry_asm", 0x3000, 0, SymOther, true, true),
 		mk("big_object", 0x5000, 0x1000, SymObject, false, true),
 		mk("inner_object", 0x5100, 0x10, SymObject, false, true),
-	})
+	}, nil)
 	im := &Image{path: "synthetic", kernel: table}
 	tests := []struct {
 		addr uint64

@@ -46,7 +46,7 @@ func NewKallsymsImage(ks *Kallsyms, slide uint64, bt *BTFTypes, buildID string) 
 			continue
 		}
 		kind := KallsymsKind(k.Type)
-		s := sym{Symbol: Symbol{Name: k.Name, Addr: k.Addr, Kind: kind}}
+		s := sym{Name: k.Name, Addr: k.Addr, Kind: kind}
 		s.text = k.Type == 't' || k.Type == 'T' || k.Type == 'w' || k.Type == 'W'
 		s.global = k.Type >= 'A' && k.Type <= 'Z'
 		if innerLabels[k.Name] {
@@ -59,7 +59,7 @@ func NewKallsymsImage(ks *Kallsyms, slide uint64, bt *BTFTypes, buildID string) 
 		}
 		syms = append(syms, s)
 	}
-	im := &Image{buildID: strings.ToLower(buildID), kernel: buildTable(syms), fromDump: true}
+	im := &Image{buildID: strings.ToLower(buildID), kernel: buildTable(syms, nil), fromDump: true}
 	im.btfOnce.Do(func() {
 		im.btf = bt
 		if bt == nil {

@@ -69,13 +69,14 @@ func (v *View) LookupFunc(addr uint64) (Symbol, uint64, bool) {
 	syms := v.im.kernel.byAddr
 	i := sort.Search(len(syms), func(i int) bool { return syms[i].Addr >= link })
 	for ; i < len(syms) && syms[i].Addr == link; i++ {
-		c := syms[i]
+		c := &syms[i]
 		if !c.global && c.Kind == SymFunc && c.Size == s.Size && c.Name != s.Name {
+			cs := v.im.kernel.symbol(c)
 			if v.rec != nil {
-				v.rec.Symbol(c.Symbol, c.text)
+				v.rec.Symbol(cs, c.text)
 			}
-			c.Symbol.Addr += v.slide
-			return c.Symbol, off, true
+			cs.Addr += v.slide
+			return cs, off, true
 		}
 	}
 	return s, off, ok

@@ -398,8 +398,8 @@ func readSnapshot(r io.Reader, path string) (*Image, error) {
 	}
 	syms := make([]sym, 0, len(s.Symbols))
 	for _, ss := range s.Symbols {
-		syms = append(syms, sym{Symbol: Symbol{Name: ss.Name, Addr: ss.Addr, Size: ss.Size, Kind: ss.Kind}, text: ss.Text, global: true})
+		syms = append(syms, sym{Name: ss.Name, Addr: ss.Addr, Size: ss.Size, Kind: ss.Kind, text: ss.Text, global: true})
 	}
-	im := &Image{path: path, buildID: s.BuildID, kernel: buildTable(syms), snapData: s.Data, snapTypes: ts, snapSource: s.Source}
+	im := &Image{path: path, buildID: s.BuildID, kernel: buildTable(syms, nil), snapData: s.Data, snapTypes: ts, snapSource: s.Source}
 	return im, nil
 }

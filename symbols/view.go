@@ -26,8 +26,8 @@ func (v *View) recordSym(name string) {
 		return
 	}
 	if i, ok := v.im.kernel.byName(name); ok {
-		s := v.im.kernel.byAddr[i]
-		v.rec.Symbol(s.Symbol, s.text)
+		s := &v.im.kernel.byAddr[i]
+		v.rec.Symbol(v.im.kernel.symbol(s), s.text)
 	}
 }
 
@@ -71,7 +71,7 @@ func (v *View) Symbol(name string) (Symbol, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if i, ok := v.modules.byName(name); ok {
-		return v.modules.byAddr[i].Symbol, true
+		return v.modules.symbol(&v.modules.byAddr[i]), true
 	}
 	return Symbol{}, false
 }
@@ -89,19 +89,23 @@ func (v *View) Lookup(addr uint64) (Symbol, uint64, bool) {
 	}
 	v.mu.RLock()
 	ms, mq := v.modules.lookup(addr)
+	var msym Symbol
+	if mq > 0 {
+		msym = v.modules.symbol(ms)
+	}
 	v.mu.RUnlock()
 	var best Symbol
 	switch {
 	case kq == 0 && mq == 0:
 		return Symbol{}, 0, false
-	case kq > mq, kq == mq && ks.Addr+v.slide >= ms.Addr:
-		best = ks.Symbol
-		best.Addr += v.slide
+	case kq > mq, kq == mq && ks.Addr+v.slide >= msym.Addr:
+		best = v.im.kernel.symbol(ks)
 		if v.rec != nil {
-			v.rec.Symbol(ks.Symbol, ks.text)
+			v.rec.Symbol(best, ks.text)
 		}
+		best.Addr += v.slide
 	default:
-		best = ms.Symbol
+		best = msym
 	}
 	return best, addr - best.Addr, true
 }
@@ -118,11 +122,25 @@ func (v *View) AddModuleSymbols(syms []Symbol) {
 	defer v.mu.Unlock()
 	all := make([]sym, 0, len(v.modules.byAddr)+len(syms))
 	all = append(all, v.modules.byAddr...)
+	modules := append([]string(nil), v.modules.modules...)
+	index := map[string]uint16{}
+	for i, m := range modules {
+		index[m] = uint16(i + 1)
+	}
 	for _, s := range syms {
 		if s.Name == "" {
 			continue
 		}
-		all = append(all, sym{Symbol: s, text: s.Kind == SymFunc, global: true})
+		var m uint16
+		if s.Module != "" {
+			var ok bool
+			if m, ok = index[s.Module]; !ok && len(modules) < 1<<16-1 {
+				modules = append(modules, s.Module)
+				m = uint16(len(modules))
+				index[s.Module] = m
+			}
+		}
+		all = append(all, sym{Name: s.Name, Addr: s.Addr, Size: s.Size, Kind: s.Kind, text: s.Kind == SymFunc, global: true, module: m})
 	}
-	v.modules = buildTable(all)
+	v.modules = buildTable(all, modules)
 }

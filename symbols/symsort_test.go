@@ -1,0 +1,90 @@
+package symbols
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// compareSyms is the order sortSyms makes, as one comparison.
+func compareSyms(a, b sym) int {
+	if a.Addr != b.Addr {
+		return cmp.Compare(a.Addr, b.Addr)
+	}
+	switch {
+	case better(&a, &b):
+		return -1
+	case better(&b, &a):
+		return 1
+	}
+	return cmp.Or(cmp.Compare(a.Size, b.Size), cmp.Compare(a.shndx, b.shndx), cmp.Compare(a.module, b.module))
+}
+
+// TestSortSyms checks the radix sort against a comparison sort, on tables
+// with many aliases, per-CPU-like low addresses and every digit varying.
+func TestSortSyms(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		n     int
+		addrs func() uint64
+	}{
+		{0, nil},
+		{1, func() uint64 { return 5 }},
+		{2, func() uint64 { return 0xffffffff81000000 }},
+		{1000, func() uint64 { return 0xffffffff81000000 + uint64(r.IntN(300))*16 }},
+		{5000, func() uint64 {
+			if r.IntN(10) == 0 {
+				return uint64(r.IntN(0x40000)) // per-CPU
+			}
+			return 0xffffffff81000000 + uint64(r.IntN(1<<26))
+		}},
+		{3000, func() uint64 { return r.Uint64() }},
+	} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			syms := make([]sym, tc.n)
+			for i := range syms {
+				syms[i] = sym{Name: fmt.Sprintf("%s%d", []string{"", "_", "__"}[r.IntN(3)], r.IntN(50)),
+					Addr: tc.addrs(), Size: uint64(r.IntN(3)) * 8, Kind: SymbolKind(r.IntN(3)),
+					text: r.IntN(2) == 0, global: r.IntN(2) == 0, shndx: 0, module: uint16(r.IntN(3))}
+			}
+			want := slices.Clone(syms)
+			slices.SortStableFunc(want, compareSyms)
+			sortSyms(syms)
+			for i := range syms {
+				if compareSyms(syms[i], want[i]) != 0 {
+					t.Fatalf("entry %d: got %+v, want %+v", i, syms[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestSortSymsLab sorts each lab vmlinux's symbols both ways.
+func TestSortSymsLab(t *testing.T) {
+	vmlinuxes := labVmlinuxes()
+	if len(vmlinuxes) == 0 {
+		t.Skip("no lab cache (testdata/realkernel/lab.sh)")
+	}
+	for name, path := range vmlinuxes {
+		t.Run(name, func(t *testing.T) {
+			im := openImage(t, path)
+			syms, ok, err := im.mappedSymbols()
+			if !ok || err != nil {
+				t.Fatalf("mappedSymbols: ok %v, %v", ok, err)
+			}
+			want := slices.Clone(syms)
+			slices.SortStableFunc(want, compareSyms)
+			sortSyms(syms)
+			for i := range syms {
+				if compareSyms(syms[i], want[i]) != 0 {
+					t.Fatalf("entry %d: got %+v, want %+v", i, syms[i], want[i])
+				}
+			}
+			if len(syms) < 50000 {
+				t.Errorf("%d symbols: a kernel has over 100k", len(syms))
+			}
+		})
+	}
+}
