@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,15 @@ func runWith(root *cobra.Command, args []string) int {
 			defer f.Close()
 			if pprof.StartCPUProfile(f) == nil {
 				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	if p := os.Getenv("VMTRIAGE_TRACE"); p != "" {
+		// for seeing what runs when, on which core: go tool trace FILE
+		if f, err := os.Create(p); err == nil {
+			defer f.Close()
+			if trace.Start(f) == nil {
+				defer trace.Stop()
 			}
 		}
 	}
