@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/go-delve/delve/pkg/dwarf/frame"
+
+	"github.com/vmtriage/vmtriage/testdata/labcache"
 )
 
 // checkCFIIndex compares the lazy index with delve's parse of the whole
@@ -111,4 +113,33 @@ func FuzzCFIIndex(f *testing.F) {
 			x.FDEForPC(r.begin)
 		}
 	})
+}
+
+// BenchmarkCFIIndex indexes the .debug_frame of the lab's 6.1 vmlinux
+// (VMTRIAGE_TEST_VMLINUX overrides it).
+func BenchmarkCFIIndex(b *testing.B) {
+	p := os.Getenv("VMTRIAGE_TEST_VMLINUX")
+	if p == "" {
+		p = labcache.Named("6.1-amd64").Vmlinux()
+	}
+	f, err := elf.Open(p)
+	if err != nil {
+		b.Skip(err)
+	}
+	defer f.Close()
+	s := f.Section(".debug_frame")
+	if s == nil {
+		b.Skipf("%s: no .debug_frame", p)
+	}
+	data, err := s.Data()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := newCFIIndex(data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
