@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // ErrNotFound is matched (with errors.Is) by the errors returned when a
@@ -424,7 +425,7 @@ func (im *Image) loadSymbols() error {
 }
 
 // mappedSymbols reads a 64-bit little-endian .symtab straight from the
-// mapped file: the names are substrings of one copy of .strtab, where
+// mapped file: the names are substrings of the mapped .strtab, where
 // debug/elf allocates a string and a record per symbol (a kernel has
 // 130k). ok is false when the file is not mapped or not such an ELF file.
 func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
@@ -438,7 +439,7 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 	}
 	str := f.Sections[st.Link]
 	section := func(s *elf.Section) ([]byte, error) {
-		if b, ok := sliceSection(im.mapped, s); ok {
+		if b, ok := im.mappedBytes(s); ok {
 			return b, nil
 		}
 		return nil, fmt.Errorf("symbols: %s: section %s at 0x%x+0x%x is not in the file (%d bytes)", im.path, s.Name, s.Offset, s.Size, len(im.mapped))
@@ -455,7 +456,8 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 	if len(tab)%entSize != 0 {
 		return nil, true, fmt.Errorf("symbols: %s: .symtab is %d bytes, not a multiple of %d", im.path, len(tab), entSize)
 	}
-	strs := string(strBytes)
+	// the names are read in place: the mapping outlives Close (mappedBytes)
+	strs := unsafe.String(unsafe.SliceData(strBytes), len(strBytes))
 	le := binary.LittleEndian
 	syms = make([]sym, 0, len(tab)/entSize)
 	for off := entSize; off+entSize <= len(tab); off += entSize { // entry 0 is the null symbol
