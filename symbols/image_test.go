@@ -417,6 +417,10 @@ func TestMappedSymbolsMatchDebugELF(t *testing.T) {
 			if len(fast) != len(slow) || len(fast) == 0 {
 				t.Fatalf("%d symbols from the mapping, %d from debug/elf", len(fast), len(slow))
 			}
+			sortSyms(slow) // mappedSymbols sorts as it builds
+			if !isSorted(fast) {
+				t.Error("mappedSymbols' table is not sorted")
+			}
 			for i := range fast {
 				if fast[i] != slow[i] {
 					t.Fatalf("symbol %d: %+v from the mapping, %+v from debug/elf", i, fast[i], slow[i])

@@ -10,16 +10,7 @@ import (
 
 // compareSyms is the order sortSyms makes, as one comparison.
 func compareSyms(a, b sym) int {
-	if a.Addr != b.Addr {
-		return cmp.Compare(a.Addr, b.Addr)
-	}
-	switch {
-	case better(&a, &b):
-		return -1
-	case better(&b, &a):
-		return 1
-	}
-	return cmp.Or(cmp.Compare(a.Size, b.Size), cmp.Compare(a.shndx, b.shndx), cmp.Compare(a.module, b.module))
+	return cmp.Or(cmp.Compare(a.Addr, b.Addr), compareTies(&a, &b))
 }
 
 // TestSortSyms checks the radix sort against a comparison sort, on tables
@@ -61,7 +52,8 @@ func TestSortSyms(t *testing.T) {
 	}
 }
 
-// TestSortSymsLab sorts each lab vmlinux's symbols both ways.
+// TestSortSymsLab checks the table mappedSymbols builds for each lab
+// vmlinux, and sortSyms on it shuffled, against a comparison sort.
 func TestSortSymsLab(t *testing.T) {
 	vmlinuxes := labVmlinuxes()
 	if len(vmlinuxes) == 0 {
@@ -76,10 +68,17 @@ func TestSortSymsLab(t *testing.T) {
 			}
 			want := slices.Clone(syms)
 			slices.SortStableFunc(want, compareSyms)
+			for i := range syms {
+				if compareSyms(syms[i], want[i]) != 0 {
+					t.Fatalf("mappedSymbols: entry %d: got %+v, want %+v", i, syms[i], want[i])
+				}
+			}
+			r := rand.New(rand.NewPCG(3, 4))
+			r.Shuffle(len(syms), func(i, j int) { syms[i], syms[j] = syms[j], syms[i] })
 			sortSyms(syms)
 			for i := range syms {
 				if compareSyms(syms[i], want[i]) != 0 {
-					t.Fatalf("entry %d: got %+v, want %+v", i, syms[i], want[i])
+					t.Fatalf("sortSyms: entry %d: got %+v, want %+v", i, syms[i], want[i])
 				}
 			}
 			if len(syms) < 50000 {
