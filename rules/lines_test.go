@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmtriage/vmtriage/rules/report"
+	"github.com/vmtriage/vmtriage/rules/report/schemacheck"
 	"github.com/vmtriage/vmtriage/testdata/linesgen"
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
 )
@@ -50,7 +50,7 @@ func TestKernelLines(t *testing.T) {
 					t.Fatal(err)
 				}
 				b, _ := json.Marshal(got)
-				if err := report.ValidateJSON(b); err != nil {
+				if err := schemacheck.Validate(b); err != nil {
 					t.Errorf("report does not validate against the schema: %v", err)
 				}
 				golden := filepath.Join(dir, sc+".json")

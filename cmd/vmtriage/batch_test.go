@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/vmtriage/vmtriage/rules/batch"
-	"github.com/vmtriage/vmtriage/rules/report"
+	"github.com/vmtriage/vmtriage/rules/report/schemacheck"
 	"github.com/vmtriage/vmtriage/symbols"
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
 )
@@ -189,7 +189,7 @@ func readLines(t *testing.T, path string) []batch.Record {
 		if err := json.Unmarshal(line, &r); err != nil {
 			t.Fatalf("%s line %d is not a complete JSON record: %v: %.200s", path, i+1, err, line)
 		}
-		if err := report.ValidateJSON(line); err != nil {
+		if err := schemacheck.Validate(line); err != nil {
 			t.Errorf("%s line %d: %v", path, i+1, err)
 		}
 		recs = append(recs, r)
@@ -466,12 +466,12 @@ func TestBatchCorpus(t *testing.T) {
 
 	t.Run("schema", func(t *testing.T) {
 		_, out, _ := runCLI(t, "demo", "--format", "json")
-		if err := report.ValidateJSON([]byte(out)); err != nil {
+		if err := schemacheck.Validate([]byte(out)); err != nil {
 			t.Errorf("demo: %v", err)
 		}
 		for _, o := range seedgen.Outputs() {
 			_, out, errOut := runCLI(t, "analyze", filepath.Join(c.seed, o.Name), "--vmlinux", c.vmlinux, "--format", "json")
-			if err := report.ValidateJSON([]byte(out)); err != nil {
+			if err := schemacheck.Validate([]byte(out)); err != nil {
 				t.Errorf("analyze %s: %v (stderr %s)", o.Name, err, errOut)
 			}
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vmtriage/vmtriage/rules/batch"
 	"github.com/vmtriage/vmtriage/rules/report"
+	"github.com/vmtriage/vmtriage/rules/report/schemacheck"
 	"github.com/vmtriage/vmtriage/symbols/debuginfo"
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
 )
@@ -170,7 +171,7 @@ func TestRecordJSON(t *testing.T) {
 			if !reflect.DeepEqual(keys, tt.keys) {
 				t.Errorf("keys %v, want %v", keys, tt.keys)
 			}
-			if err := report.ValidateJSON(line); err != nil {
+			if err := schemacheck.Validate(line); err != nil {
 				t.Error(err)
 			}
 			back, bad, err := batch.Read(bytes.NewReader(line))

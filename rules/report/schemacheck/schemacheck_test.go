@@ -1,4 +1,4 @@
-package report_test
+package schemacheck_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/vmtriage/vmtriage/analyzer"
 	"github.com/vmtriage/vmtriage/rules"
 	"github.com/vmtriage/vmtriage/rules/report"
+	"github.com/vmtriage/vmtriage/rules/report/schemacheck"
 	"github.com/vmtriage/vmtriage/testdata/seedgen"
 )
 
@@ -54,7 +55,7 @@ func TestSchemaSeedReports(t *testing.T) {
 	}
 	for name, doc := range seedReports(t) {
 		t.Run(name, func(t *testing.T) {
-			if err := report.ValidateJSON(doc); err != nil {
+			if err := schemacheck.Validate(doc); err != nil {
 				t.Error(err)
 			}
 			var r report.Report
@@ -108,7 +109,7 @@ func TestSchemaDocuments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := report.ValidateJSON([]byte(tt.doc))
+			err := schemacheck.Validate([]byte(tt.doc))
 			if (err == nil) != tt.valid {
 				t.Errorf("valid = %v, want %v (%v)", err == nil, tt.valid, err)
 			}
@@ -119,7 +120,7 @@ func TestSchemaDocuments(t *testing.T) {
 // TestSchemaFileIsEmbedded: the embedded schema is the file in the
 // repository, and declares draft 2020-12.
 func TestSchemaFileIsEmbedded(t *testing.T) {
-	disk, err := os.ReadFile("schema.json")
+	disk, err := os.ReadFile("../schema.json")
 	if err != nil {
 		t.Fatal(err)
 	}
