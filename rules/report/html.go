@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // WriteHTML renders the report as one self-contained HTML page (embedded
@@ -16,13 +17,13 @@ import (
 // (the hung tasks grouped by the root their waits lead to, a deadlock's
 // tasks together: an SVG and a table per group) and the system.
 func WriteHTML(w io.Writer, r *Report) error {
-	return htmlTemplates.ExecuteTemplate(w, "report", newHTMLReport(r, ""))
+	return htmlTemplates().ExecuteTemplate(w, "report", newHTMLReport(r, ""))
 }
 
 // WriteHTMLPage is WriteHTML with a link back to an index page (vmtriage
 // batch --html).
 func WriteHTMLPage(w io.Writer, r *Report, indexHref string) error {
-	return htmlTemplates.ExecuteTemplate(w, "report", newHTMLReport(r, indexHref))
+	return htmlTemplates().ExecuteTemplate(w, "report", newHTMLReport(r, indexHref))
 }
 
 // HTMLIndex is an index of many dumps' reports: the buckets they fall in
@@ -51,7 +52,7 @@ type HTMLDump struct {
 
 // WriteHTMLIndex renders an index page.
 func WriteHTMLIndex(w io.Writer, x *HTMLIndex) error {
-	return htmlTemplates.ExecuteTemplate(w, "index", x)
+	return htmlTemplates().ExecuteTemplate(w, "index", x)
 }
 
 type htmlReport struct {
@@ -930,11 +931,15 @@ func (n *htmlWaitNode) place() {
 	}
 }
 
-var htmlTemplates = template.Must(template.New("report").Funcs(template.FuncMap{
-	"upper":   func(s Severity) string { return strings.ToUpper(string(s)) },
-	"seconds": seconds,
-	"inc":     func(i int) int { return i + 1 },
-}).Parse(htmlCSS + htmlReportTmpl + htmlIndexTmpl))
+// htmlTemplates parses the page's templates on first use (3 ms, which
+// a run writing JSON or a table need not pay).
+var htmlTemplates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"upper":   func(s Severity) string { return strings.ToUpper(string(s)) },
+		"seconds": seconds,
+		"inc":     func(i int) int { return i + 1 },
+	}).Parse(htmlCSS + htmlReportTmpl + htmlIndexTmpl))
+})
 
 const htmlCSS = `{{define "css"}}<style>
 :root{--fg:#1d2430;--muted:#5b6575;--line:#d6dbe3;--bg:#fff;--soft:#f4f6f9;--crit:#b42318;--warn:#b54708;--info:#175cd3;--ok:#067647}
