@@ -470,7 +470,7 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 		if nameOff >= len(strs) {
 			return nil, true, fmt.Errorf("symbols: %s: symbol %d names offset 0x%x, past .strtab's end (0x%x)", im.path, i, nameOff, len(strs))
 		}
-		if keep(strs[nameOff], e[4], elf.SectionIndex(le.Uint16(e[6:]))) {
+		if keep(strs[nameOff:], e[4], elf.SectionIndex(le.Uint16(e[6:]))) {
 			keys = append(keys, symKey{le.Uint64(e[8:]), uint32(i)})
 		}
 	}
@@ -488,10 +488,18 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 	return syms, true, nil
 }
 
-// keep tells from the first byte of its name, its type and its section
-// whether classify keeps an ELF symbol.
-func keep(nameFirst, info byte, shndx elf.SectionIndex) bool {
-	if nameFirst == 0 || nameFirst == '$' || shndx == elf.SHN_UNDEF {
+// keep tells from its name (what follows may be the rest of a string
+// table), its type and its section whether classify keeps an ELF symbol.
+// Besides unnamed, undefined and mapping symbols, sections and files, it
+// drops what names no code or variable of the kernel: the exported-symbol
+// tables' entries and strings (__ksymtab_*, __kstrtab_*, __kstrtabns_*)
+// and the padding before each function of 6.2+ kernels (__pfx_*): 42% of
+// a 7.2 vmlinux's 230k symbols.
+func keep(name string, info byte, shndx elf.SectionIndex) bool {
+	if name == "" || name[0] == 0 || name[0] == '$' || shndx == elf.SHN_UNDEF {
+		return false
+	}
+	if name[0] == '_' && (strings.HasPrefix(name, "__pfx_") || strings.HasPrefix(name, "__ksymtab_") || strings.HasPrefix(name, "__kstrtab")) {
 		return false
 	}
 	switch elf.ST_TYPE(info) {
@@ -504,7 +512,7 @@ func keep(nameFirst, info byte, shndx elf.SectionIndex) bool {
 // classify turns an ELF symbol into a table entry, or says to skip it
 // (unnamed, undefined, mapping symbols, sections, files).
 func (im *Image) classify(name string, info byte, shndx elf.SectionIndex, value, size uint64) (sym, bool) {
-	if name == "" || !keep(name[0], info, shndx) {
+	if !keep(name, info, shndx) {
 		return sym{}, false
 	}
 	st := elf.ST_TYPE(info)
