@@ -61,7 +61,7 @@ func LoadBTF(r io.ReaderAt, name string) (*BTFTypes, error) {
 // ParseBTF parses a raw BTF blob (magic 0xeb9f, as between the kernel's
 // __start_BTF and __stop_BTF).
 func ParseBTF(blob []byte, name string) (*BTFTypes, error) {
-	t, err := LoadBTF(bytes.NewReader(blob), name)
+	t, err := LoadBTF(newBTFELF(blob), name)
 	if err != nil {
 		return nil, err
 	}
