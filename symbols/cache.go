@@ -25,10 +25,10 @@ const indexCacheVersion = 5
 
 const indexCacheMagic = "vmtriage-types\n"
 
-func cacheFile(buildID string) string {
-	if buildID == "" {
-		return ""
-	}
+// CacheDir is the directory vmtriage keeps its caches in: $VMTRIAGE_CACHE,
+// else the user cache directory's vmtriage; "" when VMTRIAGE_CACHE=off
+// (or there is no user cache directory).
+func CacheDir() string {
 	dir := os.Getenv("VMTRIAGE_CACHE")
 	if dir == "off" {
 		return ""
@@ -39,6 +39,14 @@ func cacheFile(buildID string) string {
 			return ""
 		}
 		dir = filepath.Join(base, "vmtriage")
+	}
+	return dir
+}
+
+func cacheFile(buildID string) string {
+	dir := CacheDir()
+	if buildID == "" || dir == "" {
+		return ""
 	}
 	return filepath.Join(dir, "types", fmt.Sprintf("%s.v%d.idx", buildID, indexCacheVersion))
 }

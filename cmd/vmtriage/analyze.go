@@ -13,12 +13,13 @@ import (
 	"github.com/vmtriage/vmtriage/analyzer"
 	"github.com/vmtriage/vmtriage/rules"
 	rpt "github.com/vmtriage/vmtriage/rules/report"
+	"github.com/vmtriage/vmtriage/rules/reportcache"
 )
 
 func newAnalyzeCmd() *cobra.Command {
 	var vmlinux, format, types string
 	var debugDirs []string
-	var noVmlinux bool
+	var noVmlinux, noCache bool
 	cmd := &cobra.Command{
 		Use:   "analyze DUMP [--vmlinux FILE]",
 		Short: "Analyse one dump and report the hangs found",
@@ -37,14 +38,39 @@ tables for unwinding (no inline frames, no frame locals).`,
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			k, err := openDump(cmd.Context(), args[0], vmlinux, noVmlinux, debugDirs, types, cmd.ErrOrStderr())
+			log := cmd.ErrOrStderr()
+			src, err := locate(cmd.Context(), args[0], vmlinux, noVmlinux, debugDirs)
+			if err != nil {
+				return err
+			}
+			defer src.close()
+			src.describe(log)
+			var cacheID string
+			if !noCache {
+				cacheID, _ = src.cacheKey(types).ID() // no ID (an input cannot be stat'ed): not cached
+			}
+			if cacheID != "" {
+				if r, ok := reportcache.Load(cacheID); ok {
+					fmt.Fprintf(log, "vmtriage: %s: the report of an earlier analysis of this dump (same dump, vmlinux, options and vmtriage; --no-cache analyses it again)\n", args[0])
+					return renderReport(cmd.OutOrStdout(), r, format)
+				}
+			}
+			k, err := src.open(analyzer.Options{DebugDirs: debugDirs, Context: cmd.Context(), Types: types})
 			if err != nil {
 				return err
 			}
 			defer k.Close()
-			return writeReport(cmd.OutOrStdout(), k, format)
+			r, err := analyzeKernel(k)
+			if err != nil {
+				return err
+			}
+			if cacheID != "" {
+				reportcache.Store(cacheID, r) // a cache that cannot be written is no reason to fail
+			}
+			return renderReport(cmd.OutOrStdout(), r, format)
 		},
 	}
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "analyse the dump even when the report of an earlier analysis of it (same dump, vmlinux, options and vmtriage) is cached")
 	cmd.Flags().StringVar(&vmlinux, "vmlinux", "", "vmlinux with debug info of the dumped kernel (default: found by build-id or release)")
 	cmd.Flags().BoolVar(&noVmlinux, "no-vmlinux", false, "analyse without a vmlinux: symbols from the dump's kallsyms, types from its BTF (what is done when no vmlinux is found)")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json, markdown or html (one self-contained page)")
@@ -63,10 +89,26 @@ func checkFormat(format string) error {
 // writeReport analyses a kernel and writes the report; it returns errFindings
 // when there is at least one finding.
 func writeReport(w io.Writer, k *analyzer.Kernel, format string) error {
+	r, err := analyzeKernel(k)
+	if err != nil {
+		return err
+	}
+	return renderReport(w, r, format)
+}
+
+// analyzeKernel runs the rules over a kernel.
+func analyzeKernel(k *analyzer.Kernel) (*rpt.Report, error) {
 	r, err := rules.Analyze(k, version)
 	if err != nil {
-		return fmt.Errorf("%s: %w", k.Dump.Path(), err)
+		return nil, fmt.Errorf("%s: %w", k.Dump.Path(), err)
 	}
+	return r, nil
+}
+
+// renderReport writes a report in a format; it returns errFindings when
+// there is at least one finding.
+func renderReport(w io.Writer, r *rpt.Report, format string) error {
+	var err error
 	switch format {
 	case "json":
 		err = rpt.WriteJSON(w, r)

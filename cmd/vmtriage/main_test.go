@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vmtriage/vmtriage/rules/report"
@@ -252,7 +253,69 @@ func TestCrashViews(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	// the tests' caches (the reports analyze keeps) are their own
+	cache, err := os.MkdirTemp("", "vmtriage-cmd-test-cache")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("VMTRIAGE_CACHE", cache)
 	code := m.Run()
 	seedgen.RemoveCached()
+	os.RemoveAll(cache)
 	os.Exit(code)
+}
+
+// TestReportCache: a second analyze of the same dump reads the report
+// analyze kept, says so, and writes what the first wrote, in every
+// format; --no-cache, another option or a changed dump analyse again.
+func TestReportCache(t *testing.T) {
+	seed := seedgen.Cores(t)
+	vmlinux := filepath.Join(seed, seedgen.VmlinuxName)
+	dump := filepath.Join(t.TempDir(), "vmcore")
+	b, err := os.ReadFile(filepath.Join(seed, "rhel4-20080616.kdump"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dump, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const note = "the report of an earlier analysis of this dump"
+	if _, _, errOut := runCLI(t, "analyze", dump, "--vmlinux", vmlinux, "--format", "json"); strings.Contains(errOut, note) {
+		t.Fatalf("the first analysis read a kept report: %q", errOut)
+	}
+	for _, format := range []string{"json", "table", "markdown", "html"} {
+		t.Run(format, func(t *testing.T) {
+			args := []string{"analyze", dump, "--vmlinux", vmlinux, "--format", format}
+			code1, fresh, errFresh := runCLI(t, append(args, "--no-cache")...)
+			code2, kept, errKept := runCLI(t, args...)
+			if strings.Contains(errFresh, note) || !strings.Contains(errKept, note) {
+				t.Errorf("stderr with --no-cache %q, without %q: only the second reads the kept report", errFresh, errKept)
+			}
+			if code1 != exitFindings || code2 != code1 {
+				t.Errorf("exit statuses %d, %d; want %d", code1, code2, exitFindings)
+			}
+			if kept != fresh {
+				t.Errorf("the kept report renders differently:\n%s\nfresh:\n%s", kept, fresh)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		change func()
+		args   []string
+	}{
+		{"--no-cache", func() {}, []string{"--no-cache"}},
+		{"other types", func() {}, []string{"--types", "dwarf"}},
+		{"dump changed", func() {
+			if err := os.Chtimes(dump, time.Now(), time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+	} {
+		tc.change()
+		_, _, errOut := runCLI(t, append([]string{"analyze", dump, "--vmlinux", vmlinux, "--format", "json"}, tc.args...)...)
+		if strings.Contains(errOut, note) {
+			t.Errorf("%s: the kept report was used", tc.name)
+		}
+	}
 }

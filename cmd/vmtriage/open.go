@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/vmtriage/vmtriage/analyzer"
+	"github.com/vmtriage/vmtriage/rules/reportcache"
 	"github.com/vmtriage/vmtriage/symbols"
 	"github.com/vmtriage/vmtriage/symbols/debuginfo"
 	"github.com/vmtriage/vmtriage/vmcore"
@@ -19,30 +20,41 @@ import (
 // RHEL are found by release) and /usr/lib/debug (its .build-id tree).
 var systemDebugRoots = []string{"/", "/usr/lib/debug"}
 
-// openDump opens a dump with its vmlinux: the one given (--vmlinux), else
-// the one found by the dump's build-id, release or banner in the debug
-// directories, the system's debug directories and the debuginfod servers of
-// DEBUGINFOD_URLS, as batch does. It says on log which vmlinux it took and
-// how it found it. When none is found, or with noVmlinux, the dump is
-// analysed with the kallsyms and BTF the kernel keeps in its memory
-// (analyzer.NewFromDump), and log says so.
-func openDump(ctx context.Context, dump, vmlinux string, noVmlinux bool, debugDirs []string, types string, log io.Writer) (*analyzer.Kernel, error) {
-	opt := analyzer.Options{DebugDirs: debugDirs, Context: ctx, Types: types}
+// moduleDebugRoot holds the module debug directories the analyzer looks
+// in by release (/usr/lib/debug/lib/modules/RELEASE).
+const moduleDebugRoot = "/usr/lib/debug/lib/modules"
+
+// source is where a dump's symbols and types come from, settled before
+// anything is decoded: the vmlinux given (--vmlinux), else the one found
+// by the dump's build-id, release or banner in the debug directories, the
+// system's debug directories and the debuginfod servers of
+// DEBUGINFOD_URLS, as batch does; else none, and the dump is analysed with
+// the kallsyms and BTF the kernel keeps in its memory.
+type source struct {
+	dump      string
+	d         *vmcore.Dump // opened to look for its vmlinux; nil when --vmlinux was given
+	vmlinux   string       // "" when the dump is analysed without one
+	how       string       // how the vmlinux was found; "" when it was given
+	why       error        // why none was found; nil with --no-vmlinux
+	debugDirs []string
+}
+
+// locate settles a dump's source.
+func locate(ctx context.Context, dump, vmlinux string, noVmlinux bool, debugDirs []string) (*source, error) {
 	if noVmlinux && vmlinux != "" {
 		return nil, fmt.Errorf("--no-vmlinux and --vmlinux %s contradict each other", vmlinux)
 	}
+	s := &source{dump: dump, vmlinux: vmlinux, debugDirs: debugDirs}
 	if vmlinux != "" {
-		return analyzer.OpenWith(dump, vmlinux, opt)
+		return s, nil
 	}
 	d, err := vmcore.Open(dump)
 	if err != nil {
 		return nil, err
 	}
+	s.d = d
 	if noVmlinux {
-		if log != nil {
-			fmt.Fprintf(log, "vmtriage: %s: analysed without a vmlinux (--no-vmlinux): symbols from the dump's kallsyms, types from its BTF\n", dump)
-		}
-		return fromDump(d, opt)
+		return s, nil
 	}
 	dirs := append([]string{}, debugDirs...)
 	for _, r := range systemDebugRoots {
@@ -57,25 +69,67 @@ func openDump(ctx context.Context, dump, vmlinux string, noVmlinux bool, debugDi
 			d.Close()
 			return nil, err
 		}
-		// no vmlinux: the kernel's own symbols and types in the dump
-		k, nerr := analyzer.NewFromDump(d, opt)
-		if nerr != nil {
+		s.why = err
+		return s, nil
+	}
+	s.vmlinux, s.how = found.Path, found.How
+	return s, nil
+}
+
+// describe says on log which vmlinux the dump is analysed with and how it
+// was found, or that it is analysed without one and why.
+func (s *source) describe(log io.Writer) {
+	switch {
+	case log == nil || s.how == "" && s.vmlinux != "":
+	case s.vmlinux != "":
+		abs, _ := filepath.Abs(s.vmlinux)
+		fmt.Fprintf(log, "vmtriage: %s: using vmlinux %s (found by %s)\n", s.dump, abs, s.how)
+	case s.why == nil:
+		fmt.Fprintf(log, "vmtriage: %s: analysed without a vmlinux (--no-vmlinux): symbols from the dump's kallsyms, types from its BTF\n", s.dump)
+	default:
+		fmt.Fprintf(log, "vmtriage: %s: no vmlinux found (%v): analysed without one, with symbols from the dump's kallsyms and types from its BTF\n", s.dump, s.why)
+	}
+}
+
+// cacheKey is what the report of the dump from this source is made from,
+// for reportcache: the files read and the options.
+func (s *source) cacheKey(types string) reportcache.Key {
+	k := reportcache.Key{Files: []string{s.dump}, Options: []string{"types=" + types}}
+	if s.vmlinux != "" {
+		k.Files = append(k.Files, s.vmlinux)
+	} else {
+		k.Options = append(k.Options, "no-vmlinux")
+	}
+	k.Files = append(k.Files, s.debugDirs...)
+	if st, err := os.Stat(moduleDebugRoot); err == nil && st.IsDir() {
+		k.Files = append(k.Files, moduleDebugRoot)
+	}
+	return k
+}
+
+// open builds the kernel model; the source's dump is then the kernel's
+// (closed with it, or here on error).
+func (s *source) open(opt analyzer.Options) (*analyzer.Kernel, error) {
+	d := s.d
+	s.d = nil
+	if d == nil {
+		return analyzer.OpenWith(s.dump, s.vmlinux, opt)
+	}
+	if s.vmlinux == "" {
+		k, err := analyzer.NewFromDump(d, opt)
+		if err != nil {
 			d.Close()
-			return nil, fmt.Errorf("no --vmlinux given and none found: %w; give --vmlinux FILE or --debug-dir DIR (without a vmlinux: %v)", err, nerr)
-		}
-		if log != nil {
-			fmt.Fprintf(log, "vmtriage: %s: no vmlinux found (%v): analysed without one, with symbols from the dump's kallsyms and types from its BTF\n", dump, err)
+			if s.why != nil {
+				return nil, fmt.Errorf("no --vmlinux given and none found: %w; give --vmlinux FILE or --debug-dir DIR (without a vmlinux: %v)", s.why, err)
+			}
+			return nil, fmt.Errorf("without a vmlinux: %w", err)
 		}
 		return k, nil
 	}
-	if log != nil {
-		abs, _ := filepath.Abs(found.Path)
-		fmt.Fprintf(log, "vmtriage: %s: using vmlinux %s (found by %s)\n", dump, abs, found.How)
-	}
-	im, err := symbols.Open(found.Path)
+	im, err := symbols.Open(s.vmlinux)
 	if err != nil {
 		d.Close()
-		return nil, fmt.Errorf("%s: vmlinux %s (found by %s): %w", dump, found.Path, found.How, err)
+		return nil, fmt.Errorf("%s: vmlinux %s (found by %s): %w", s.dump, s.vmlinux, s.how, err)
 	}
 	k, err := analyzer.NewWith(d, im, opt)
 	if err != nil {
@@ -85,12 +139,10 @@ func openDump(ctx context.Context, dump, vmlinux string, noVmlinux bool, debugDi
 	return k, nil
 }
 
-// fromDump analyses an opened dump without a vmlinux, closing it on error.
-func fromDump(d *vmcore.Dump, opt analyzer.Options) (*analyzer.Kernel, error) {
-	k, err := analyzer.NewFromDump(d, opt)
-	if err != nil {
-		d.Close()
-		return nil, fmt.Errorf("without a vmlinux: %w", err)
+// close closes the dump when open was not called.
+func (s *source) close() {
+	if s.d != nil {
+		s.d.Close()
+		s.d = nil
 	}
-	return k, nil
 }
