@@ -14,7 +14,10 @@
 #     btf cold    default analyze (types from the vmlinux's .BTF), empty VMTRIAGE_CACHE
 #     dwarf cold  --types dwarf, empty VMTRIAGE_CACHE
 #     no vmlinux  --no-vmlinux, empty VMTRIAGE_CACHE ("n/a" when the binary has no such flag)
-#     warm        default analyze again with the cache of a first (untimed) run kept
+#     warm        default analyze again with the cache of a first (untimed) run kept: the
+#                 report it kept is read back ("n/a" when the binary keeps none)
+#     warm kernel the same with --no-cache: only what is kept per kernel (the DWARF type
+#                 index) is reused, the dump is analysed again
 #   drgn 0.0.22 (host python3-drgn; reads only paging:true ELF and makedumpfile files),
 #        0.0.31 (trixie root), 0.3.0 (sid root): bench_drgn.py, written below, with
 #        oracle_drgn.py's stack walk (UN tasks, the dio local of the direct-I/O frame,
@@ -63,6 +66,8 @@ VT=$OUT/vmtriage
 NOVMLINUX=0
 HELP=$("$VT" analyze --help 2>&1) # not piped into grep -q: pipefail would see vmtriage's SIGPIPE
 case $HELP in *--no-vmlinux*) NOVMLINUX=1 ;; esac
+NOCACHE=0
+case $HELP in *--no-cache*) NOCACHE=1 ;; esac
 
 # The question, asked of drgn: UN tasks and the dio each waits on, with
 # oracle_drgn.py's helpers (its stack walk and stack scan), nothing else.
@@ -169,7 +174,7 @@ table() { # the markdown table of the rows so far
 }
 
 COLS=()
-has vmtriage && COLS+=("vmtriage BTF cold" "vmtriage DWARF cold" "vmtriage no vmlinux" "vmtriage warm")
+has vmtriage && COLS+=("vmtriage BTF cold" "vmtriage DWARF cold" "vmtriage no vmlinux" "vmtriage warm" "vmtriage warm kernel")
 has drgn && COLS+=("drgn 0.0.22" "drgn 0.0.31" "drgn 0.3.0")
 has crash && COLS+=("crash 8.0.2" "crash 8.0.6" "crash 9.0.2")
 ROWS=()
@@ -200,6 +205,12 @@ for DUMP in "${DUMPS[@]}"; do
 		VMTRIAGE_CACHE=$warm "$VT" analyze "$DUMP" --vmlinux "$VMLINUX" --format json >/dev/null 2>&1
 		VT_CACHE=$warm run "$tag-vt-warm" vmtriage "$VT" analyze "$DUMP" --vmlinux "$VMLINUX" --format json
 		row+=" $CELL |"
+		if [ $NOCACHE = 1 ]; then
+			VT_CACHE=$warm run "$tag-vt-warmkernel" vmtriage "$VT" analyze "$DUMP" --vmlinux "$VMLINUX" --format json --no-cache
+			row+=" $CELL |"
+		else
+			row+=" n/a |"
+		fi
 		rm -rf "$warm"
 	fi
 	MODS=$(find "$LINEDIR/debug-modules" -name '*.ko' 2>/dev/null | sort | tr '\n' ' ')
@@ -255,3 +266,28 @@ echo "answers ($OUT/answers.txt):"
 cat "$OUT/answers.txt"
 echo
 cat "$OUT/table.md"
+# the issue's goals, per dump, from the table: BTF cold against the fastest of drgn
+# 0.0.31/0.3.0 (wall) and of crash 8.0.6/9.0.2 (wall), BTF cold's peak RSS against
+# that drgn's, DWARF cold against that drgn, warm against BTF cold
+/usr/bin/python3 - "$OUT/table.md" >"$OUT/goals.md" <<'PY'
+import re, sys
+rows = [l.rstrip("\n").strip("|").split("|") for l in open(sys.argv[1]) if l.startswith("|")]
+head = [c.strip() for c in rows[0]]
+def cell(r, name):
+    if name not in head: return None
+    m = re.match(r"\s*([0-9.]+) s .*?, ([0-9]+) MB", r[head.index(name)])
+    return (float(m.group(1)), int(m.group(2))) if m else None
+print("| dump | BTF cold / fastest drgn (goal 1/3) | / fastest crash (1/10) | RSS / that drgn's (1/2) | DWARF cold / fastest drgn (1) | warm / BTF cold (1/5) | warm kernel / BTF cold |")
+print("|---|---|---|---|---|---|---|")
+for r in rows[2:]:
+    btf, dwarf = cell(r, "vmtriage BTF cold"), cell(r, "vmtriage DWARF cold")
+    drgns = [c for c in (cell(r, "drgn 0.0.31"), cell(r, "drgn 0.3.0")) if c]
+    crashes = [c for c in (cell(r, "crash 8.0.6"), cell(r, "crash 9.0.2")) if c]
+    warm, warmk = cell(r, "vmtriage warm"), cell(r, "vmtriage warm kernel")
+    drgn = min(drgns) if drgns else None
+    f = lambda a, b, i=0: "%.2f" % (a[i] / b[i]) if a and b else "n/a"
+    print("| %s | %s | %s | %s | %s | %s | %s |" % (r[0].strip(), f(btf, drgn), f(btf, min(crashes) if crashes else None),
+          f(btf, drgn, 1), f(dwarf, drgn), f(warm, btf), f(warmk, btf)))
+PY
+echo
+cat "$OUT/goals.md"
