@@ -89,6 +89,7 @@ func (k *Kernel) loadModules() {
 	if err != nil {
 		return
 	}
+	var all []symbols.Symbol // added at once: each addition rebuilds the view's module table
 	err = k.ListEach(head, func(node uint64) error {
 		addr, err := k.containerOf(node, "struct module", "list")
 		if err != nil {
@@ -108,13 +109,14 @@ func (k *Kernel) loadModules() {
 			k.warnf("module %s at 0x%x: %v", name, addr, err)
 		}
 		mod.Symbols = len(syms)
-		k.Syms.AddModuleSymbols(syms)
+		all = append(all, syms...)
 		k.modules = append(k.modules, mod)
 		return nil
 	})
 	if err != nil {
 		k.warnf("modules list: %v", err)
 	}
+	k.Syms.AddModuleSymbols(all)
 }
 
 func (k *Kernel) moduleSymbols(m Object, name string) ([]symbols.Symbol, error) {
