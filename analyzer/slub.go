@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmtriage/vmtriage/symbols"
@@ -224,8 +226,14 @@ func (k *Kernel) maxPFN() uint64 {
 	return k.Layout.PhysEnd / ps
 }
 
-// vmemmapChunk is how many struct pages one read takes (2 MiB of them).
-const vmemmapChunk = 32768
+// vmemmapChunk is how many struct pages a worker of the memory map scan
+// takes at a time (2 MiB of them), vmemmapRead how many one read takes
+// (64 KiB: a buffer that stays in the cache; fresh megabytes cost page
+// faults).
+const (
+	vmemmapChunk = 32768
+	vmemmapRead  = 1024
+)
 
 // slabScan reads the whole memory map once and files every slab page by
 // its cache.
@@ -246,48 +254,103 @@ func (k *Kernel) slabScan() (*slabScan, error) {
 	if ps == 0 {
 		ps = 4096
 	}
-	buf := make([]byte, vmemmapChunk*l.pageSize)
-	for pfn := uint64(0); pfn < end; pfn += vmemmapChunk {
-		if err := k.Err(); err != nil {
-			return nil, err
-		}
-		n := min(uint64(vmemmapChunk), end-pfn)
-		b := buf[:n*l.pageSize]
-		va := k.Layout.VmemmapBase + pfn*l.pageSize
-		if err := k.Mem.Read(va, b); err != nil {
-			// a hole in the memory map: read what is there page by page
-			for off := uint64(0); off < uint64(len(b)); {
-				m := min(ps-(va+off)%ps, uint64(len(b))-off)
-				if err := k.Mem.Read(va+off, b[off:off+m]); err != nil {
-					if k.Err() != nil {
-						return nil, k.Err()
-					}
-					clear(b[off : off+m])
-					s.unreadable += (m + l.pageSize - 1) / l.pageSize
-				}
-				off += m
-			}
-		}
-		s.pages += n
-		for i := uint64(0); i < n; i++ {
-			p := b[i*l.pageSize : (i+1)*l.pageSize]
-			if !k.isSlab(l, p) {
-				continue
-			}
-			cache := binary.LittleEndian.Uint64(p[l.cacheOff:])
-			if cache == 0 {
-				continue
-			}
-			s.byCache[cache] = append(s.byCache[cache], slabPage{
-				Slab: va + i*l.pageSize, PFN: pfn + i,
-				Freelist: binary.LittleEndian.Uint64(p[l.freelistOff:]),
-				InUse:    fieldBits(p, l.inuse), Objects: fieldBits(p, l.objects),
-			})
-		}
+	// the chunks are read by as many workers as there are CPUs (reading a
+	// compressed dump is decompressing it), then filed in order
+	type chunk struct {
+		pages      []filedSlab
+		unreadable uint64
+		err        error
 	}
+	chunks := make([]chunk, (end+vmemmapChunk-1)/vmemmapChunk)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(chunks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, vmemmapRead*l.pageSize)
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= len(chunks) {
+					return
+				}
+				first := uint64(c) * vmemmapChunk
+				last := min(first+vmemmapChunk, end)
+				for pfn := first; pfn < last; pfn += vmemmapRead {
+					found, unreadable, err := k.scanMemmapChunk(l, buf, pfn, min(vmemmapRead, last-pfn), ps)
+					chunks[c].pages = append(chunks[c].pages, found...)
+					chunks[c].unreadable += unreadable
+					if err != nil {
+						chunks[c].err = err
+						break
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range chunks {
+		if c.err != nil {
+			return nil, c.err
+		}
+		for _, p := range c.pages {
+			s.byCache[p.cache] = append(s.byCache[p.cache], p.slabPage)
+		}
+		s.unreadable += c.unreadable
+	}
+	s.pages = end
 	s.took = time.Since(start)
 	st.scan = s
 	return s, nil
+}
+
+// filedSlab is a slab page with the cache it belongs to.
+type filedSlab struct {
+	slabPage
+	cache uint64
+}
+
+// scanMemmapChunk reads the n struct pages from pfn on (into buf, n of
+// them long) and returns the slab pages among them, and how many could
+// not be read.
+func (k *Kernel) scanMemmapChunk(l *slubLayout, buf []byte, pfn, n, ps uint64) ([]filedSlab, uint64, error) {
+	if err := k.Err(); err != nil {
+		return nil, 0, err
+	}
+	var unreadable uint64
+	b := buf[:n*l.pageSize]
+	va := k.Layout.VmemmapBase + pfn*l.pageSize
+	if err := k.Mem.Read(va, b); err != nil {
+		// a hole in the memory map: read what is there page by page
+		for off := uint64(0); off < uint64(len(b)); {
+			m := min(ps-(va+off)%ps, uint64(len(b))-off)
+			if err := k.Mem.Read(va+off, b[off:off+m]); err != nil {
+				if k.Err() != nil {
+					return nil, 0, k.Err()
+				}
+				clear(b[off : off+m])
+				unreadable += (m + l.pageSize - 1) / l.pageSize
+			}
+			off += m
+		}
+	}
+	var found []filedSlab
+	for i := uint64(0); i < n; i++ {
+		p := b[i*l.pageSize : (i+1)*l.pageSize]
+		if !k.isSlab(l, p) {
+			continue
+		}
+		cache := binary.LittleEndian.Uint64(p[l.cacheOff:])
+		if cache == 0 {
+			continue
+		}
+		found = append(found, filedSlab{slabPage{
+			Slab: va + i*l.pageSize, PFN: pfn + i,
+			Freelist: binary.LittleEndian.Uint64(p[l.freelistOff:]),
+			InUse:    fieldBits(p, l.inuse), Objects: fieldBits(p, l.objects),
+		}, cache})
+	}
+	return found, unreadable, nil
 }
 
 // slubCacheAt reads a kmem_cache (only the words needed: the struct's

@@ -51,6 +51,7 @@ const (
 	pageCacheSize   = 128      // pages
 	pageCacheBytes  = 16 << 20 // bound for large block sizes
 	maxBlockSize    = 1 << 18  // 256 KiB: the largest Linux page size is 64 KiB
+	maxSpares       = 8        // page buffers kept for reuse: one per decompressing goroutine
 
 	// Compression flags in the header status and in page_desc_t.flags.
 	dumpZlib       = 0x1
@@ -80,23 +81,21 @@ type kdumpBackend struct {
 	endPFN     uint64
 	incomplete bool
 
-	mu       sync.Mutex
-	prefix   []uint64 // prefix[c]: set bits in chunks [0,c); len = chunks counted+1
-	chunks   map[uint64][]byte
-	chunkUse []uint64 // FIFO of cached chunk numbers
-	baseRank uint64   // rank(startPFN) for split dumps
-	baseOK   bool
-	cache    *pageCache
-	zstd     *zstd.Decoder
-	zlib     io.ReadCloser // reused through zlib.Resetter
-	descWin  readWindow    // read-ahead over the page descriptors
-	dataWin  readWindow    // read-ahead over the page data
-	raw      []byte        // scratch for one page's stored bytes
-	spare    []byte        // a page buffer the cache let go, reused
-	segs     []Segment
-	segsDone bool
-	probs    []string // problems met after Open, each once
-	probSeen map[string]bool
+	mu        sync.Mutex
+	prefix    []uint64 // prefix[c]: set bits in chunks [0,c); len = chunks counted+1
+	chunks    map[uint64][]byte
+	chunkUse  []uint64 // FIFO of cached chunk numbers
+	baseRank  uint64   // rank(startPFN) for split dumps
+	baseOK    bool
+	cache     *pageCache
+	descWin   readWindows // read-ahead over the page descriptors
+	dataWin   readWindows // read-ahead over the page data
+	inflaters []*inflater // idle decompressors
+	spares    [][]byte    // page buffers the cache let go, reused (at most maxSpares)
+	segs      []Segment
+	segsDone  bool
+	probs     []string // problems met after Open, each once
+	probSeen  map[string]bool
 }
 
 func openKdump(d *Dump, r io.ReaderAt, size int64) error {
@@ -410,88 +409,128 @@ func (be *kdumpBackend) pageErr(paddr uint64, sentinel error, format string, arg
 	return &PageError{Path: be.path, Paddr: paddr, Reason: fmt.Sprintf(format, args...), Err: sentinel}
 }
 
-// page returns the decompressed page pfn. Caller holds be.mu.
-func (be *kdumpBackend) page(pfn, paddr uint64) ([]byte, error) {
+// readPhys copies what the dump holds at paddr, up to the end of its page,
+// into p. The page is located and its stored bytes read under be.mu, and
+// decompressed outside it, so that several goroutines reading different
+// pages (a slab scan's workers) decompress side by side.
+func (be *kdumpBackend) readPhys(paddr uint64, p []byte) (int, error) {
+	pfn := paddr / be.bs
+	off := paddr % be.bs
+	be.mu.Lock()
 	if b := be.cache.get(pfn); b != nil {
-		return b, nil
+		n := copy(p, b[off:])
+		be.mu.Unlock()
+		return n, nil
 	}
+	in, desc, err := be.stored(pfn, paddr)
+	var out []byte
+	if k := len(be.spares); err == nil && k > 0 { // a buffer the cache let go
+		out, be.spares = be.spares[k-1], be.spares[:k-1]
+	}
+	be.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	out, err = in.inflate(in.raw[:desc.size], desc.flags, out, int(be.bs))
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	be.inflaters = append(be.inflaters, in)
+	if err != nil {
+		return 0, &PageError{Path: be.path, Paddr: paddr, Reason: fmt.Sprintf("corrupt: page data at %#x (%d bytes, flags %#x): %v", desc.offset, desc.size, desc.flags, err), Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
+	}
+	if old := be.cache.put(pfn, out); old != nil && len(old) == int(be.bs) && len(be.spares) < maxSpares {
+		be.spares = append(be.spares, old)
+	}
+	return copy(p, out[off:]), nil
+}
+
+// stored locates page pfn and reads its stored bytes into the raw buffer
+// of an inflater taken from be.inflaters (the caller gives it back).
+// Caller holds be.mu.
+func (be *kdumpBackend) stored(pfn, paddr uint64) (*inflater, pageDesc, error) {
 	if pfn >= be.maxMapnr {
-		return nil, be.pageErr(paddr, ErrNotPresent, "beyond max_mapnr (%#x pages, physical memory ends at %#x)", be.maxMapnr, be.maxMapnr*be.bs)
+		return nil, pageDesc{}, be.pageErr(paddr, ErrNotPresent, "beyond max_mapnr (%#x pages, physical memory ends at %#x)", be.maxMapnr, be.maxMapnr*be.bs)
 	}
 	if be.split && (pfn < be.startPFN || pfn >= be.endPFN) {
-		return nil, be.pageErr(paddr, ErrNotPresent, "not in this split dump file (it holds pfns %#x-%#x)", be.startPFN, be.endPFN)
+		return nil, pageDesc{}, be.pageErr(paddr, ErrNotPresent, "not in this split dump file (it holds pfns %#x-%#x)", be.startPFN, be.endPFN)
 	}
 	_, set, err := be.rank(pfn)
 	if err != nil {
-		return nil, &PageError{Path: be.path, Paddr: paddr, Reason: "reading the 2nd bitmap: " + err.Error(), Err: ErrTruncated}
+		return nil, pageDesc{}, &PageError{Path: be.path, Paddr: paddr, Reason: "reading the 2nd bitmap: " + err.Error(), Err: ErrTruncated}
 	}
 	if !set {
-		return nil, be.pageErr(paddr, ErrExcluded, "excluded from the dump")
+		return nil, pageDesc{}, be.pageErr(paddr, ErrExcluded, "excluded from the dump")
 	}
 	idx, err := be.descIndex(pfn)
 	if err != nil {
-		return nil, &PageError{Path: be.path, Paddr: paddr, Reason: "reading the 2nd bitmap: " + err.Error(), Err: ErrTruncated}
+		return nil, pageDesc{}, &PageError{Path: be.path, Paddr: paddr, Reason: "reading the 2nd bitmap: " + err.Error(), Err: ErrTruncated}
 	}
 	desc, pos, err := be.readDesc(idx)
 	if errors.Is(err, ErrTruncated) {
-		return nil, be.pageErr(paddr, ErrTruncated, "truncated: file ends at %#x, page descriptor is at %#x", be.size, pos)
+		return nil, desc, be.pageErr(paddr, ErrTruncated, "truncated: file ends at %#x, page descriptor is at %#x", be.size, pos)
 	} else if err != nil {
-		return nil, be.pageErr(paddr, err, "reading page descriptor at %#x: %v", pos, err)
+		return nil, desc, be.pageErr(paddr, err, "reading page descriptor at %#x: %v", pos, err)
 	}
 	if desc.offset == 0 && desc.size == 0 {
 		if be.incomplete {
-			return nil, be.pageErr(paddr, ErrTruncated, "truncated: page descriptor at %#x was never written (incomplete dump)", pos)
+			return nil, desc, be.pageErr(paddr, ErrTruncated, "truncated: page descriptor at %#x was never written (incomplete dump)", pos)
 		}
-		return nil, be.pageErr(paddr, ErrCorrupt, "corrupt: page descriptor at %#x is empty", pos)
+		return nil, desc, be.pageErr(paddr, ErrCorrupt, "corrupt: page descriptor at %#x is empty", pos)
 	}
 	if desc.offset <= 0 || desc.size == 0 || uint64(desc.size) > 2*be.bs {
-		return nil, be.pageErr(paddr, ErrCorrupt, "corrupt: page descriptor at %#x has offset %#x size %#x, expected a positive offset and size up to %#x", pos, desc.offset, desc.size, 2*be.bs)
+		return nil, desc, be.pageErr(paddr, ErrCorrupt, "corrupt: page descriptor at %#x has offset %#x size %#x, expected a positive offset and size up to %#x", pos, desc.offset, desc.size, 2*be.bs)
 	}
 	end := uint64(desc.offset) + uint64(desc.size)
 	if end > uint64(be.size) {
-		return nil, be.pageErr(paddr, ErrTruncated, "truncated: file ends at %#x, page data is at %#x-%#x", be.size, desc.offset, end)
+		return nil, desc, be.pageErr(paddr, ErrTruncated, "truncated: file ends at %#x, page data is at %#x-%#x", be.size, desc.offset, end)
 	}
-	if cap(be.raw) < int(desc.size) {
-		be.raw = make([]byte, desc.size)
+	var in *inflater
+	if k := len(be.inflaters); k > 0 {
+		in, be.inflaters = be.inflaters[k-1], be.inflaters[:k-1]
+	} else {
+		in = &inflater{}
 	}
-	raw := be.raw[:desc.size]
-	if n, err := be.dataWin.readAt(be.r, be.size, raw, desc.offset); n != len(raw) {
+	if cap(in.raw) < int(desc.size) {
+		in.raw = make([]byte, desc.size)
+	}
+	if n, err := be.dataWin.readAt(be.r, be.size, in.raw[:desc.size], desc.offset); n != int(desc.size) {
+		be.inflaters = append(be.inflaters, in)
 		if err == nil || err == io.EOF {
-			return nil, be.pageErr(paddr, ErrTruncated, "truncated: page data at %#x-%#x could not be read", desc.offset, end)
+			return nil, desc, be.pageErr(paddr, ErrTruncated, "truncated: page data at %#x-%#x could not be read", desc.offset, end)
 		}
-		return nil, be.pageErr(paddr, err, "reading page data at %#x: %v", desc.offset, err)
+		return nil, desc, be.pageErr(paddr, err, "reading page data at %#x: %v", desc.offset, err)
 	}
-	out, err := be.decompress(raw, desc.flags)
-	if err != nil {
-		return nil, &PageError{Path: be.path, Paddr: paddr, Reason: fmt.Sprintf("corrupt: page data at %#x (%d bytes, flags %#x): %v", desc.offset, desc.size, desc.flags, err), Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
-	}
-	if old := be.cache.put(pfn, out); old != nil && len(old) == int(be.bs) {
-		be.spare = old
-	}
-	return out, nil
+	return in, desc, nil
 }
 
-func (be *kdumpBackend) decompress(raw []byte, flags uint32) ([]byte, error) {
-	bs := int(be.bs)
-	out := be.spare
-	be.spare = nil
+// inflater decompresses pages: its decoders are kept between pages, and
+// each goroutine decompressing at a time has its own.
+type inflater struct {
+	raw  []byte        // the page's stored bytes
+	zlib io.ReadCloser // reused through zlib.Resetter
+	zstd *zstd.Decoder
+}
+
+// inflate decompresses one page of bs bytes stored as raw with flags,
+// into out when it is bs bytes long.
+func (in *inflater) inflate(raw []byte, flags uint32, out []byte, bs int) ([]byte, error) {
 	if len(out) != bs {
 		out = make([]byte, bs)
 	}
 	switch {
 	case flags&dumpZlib != 0:
 		var zr io.ReadCloser
-		if be.zlib != nil {
-			if err := be.zlib.(zlib.Resetter).Reset(bytes.NewReader(raw), nil); err != nil {
+		if in.zlib != nil {
+			if err := in.zlib.(zlib.Resetter).Reset(bytes.NewReader(raw), nil); err != nil {
 				return nil, fmt.Errorf("zlib: %w", err)
 			}
-			zr = be.zlib
+			zr = in.zlib
 		} else {
 			r, err := zlib.NewReader(bytes.NewReader(raw))
 			if err != nil {
 				return nil, fmt.Errorf("zlib: %w", err)
 			}
-			zr, be.zlib = r, r
+			zr, in.zlib = r, r
 		}
 		if _, err := io.ReadFull(zr, out); err != nil {
 			return nil, fmt.Errorf("zlib: %w", err)
@@ -520,14 +559,14 @@ func (be *kdumpBackend) decompress(raw []byte, flags uint32) ([]byte, error) {
 			return nil, fmt.Errorf("snappy: %w", err)
 		}
 	case flags&dumpZstd != 0:
-		if be.zstd == nil {
+		if in.zstd == nil {
 			dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(4*bs)), zstd.WithDecoderMaxWindow(uint64(max(4*bs, 1<<20))))
 			if err != nil {
 				return nil, fmt.Errorf("zstd: %w", err)
 			}
-			be.zstd = dec
+			in.zstd = dec
 		}
-		got, err := be.zstd.DecodeAll(raw, out[:0])
+		got, err := in.zstd.DecodeAll(raw, out[:0])
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
@@ -542,19 +581,6 @@ func (be *kdumpBackend) decompress(raw []byte, flags uint32) ([]byte, error) {
 		copy(out, raw)
 	}
 	return out, nil
-}
-
-func (be *kdumpBackend) readPhys(paddr uint64, p []byte) (int, error) {
-	pfn := paddr / be.bs
-	off := paddr % be.bs
-	be.mu.Lock()
-	defer be.mu.Unlock()
-	pg, err := be.page(pfn, paddr)
-	if err != nil {
-		return 0, err
-	}
-	// copied under the lock: the cache may hand the buffer to the next page
-	return copy(p, pg[off:]), nil
 }
 
 // segments returns one Segment per run of dumpable pages (reads the whole

@@ -399,27 +399,6 @@ func TestDeterministicWriters(t *testing.T) {
 	}
 }
 
-func TestConcurrentReads(t *testing.T) {
-	m := testMemory()
-	d := openBytes(t, "conc", writeDump(t, writerKind{"kdump", vmcore.FormatKdump, dumpwrite.Zlib}, m, testMeta()))
-	done := make(chan struct{})
-	for g := 0; g < 4; g++ {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			buf := make([]byte, 4096)
-			for i := 0; i < 50; i++ {
-				for _, pfn := range m.PFNs() {
-					_ = d.ReadPhys(pfn*4096, buf)
-				}
-			}
-		}()
-	}
-	for range 4 {
-		<-done
-	}
-	checkAllPages(t, d, m)
-}
-
 func BenchmarkReadPhysZlib(b *testing.B) {
 	m := dumpwrite.NewMemory()
 	text := bytes.Repeat([]byte("benchmark page data 0123456789 "), 140)

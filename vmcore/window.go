@@ -15,6 +15,34 @@ type readWindow struct {
 	buf []byte // what was read at off
 }
 
+// readWindows serves reads from a few windows, so that readers walking
+// different parts of a file (a slab scan's workers) keep one each; a
+// miss refills the least recently used. Not safe for concurrent use.
+type readWindows struct {
+	w    [4]readWindow
+	used [4]uint64
+	tick uint64
+}
+
+// readAt is readWindow.readAt through the window holding the range, else
+// the least recently used one.
+func (ws *readWindows) readAt(r io.ReaderAt, size int64, p []byte, off int64) (int, error) {
+	ws.tick++
+	lru := 0
+	for i := range ws.w {
+		w := &ws.w[i]
+		if off >= w.off && off+int64(len(p)) <= w.off+int64(len(w.buf)) {
+			ws.used[i] = ws.tick
+			return w.readAt(r, size, p, off)
+		}
+		if ws.used[i] < ws.used[lru] {
+			lru = i
+		}
+	}
+	ws.used[lru] = ws.tick
+	return ws.w[lru].readAt(r, size, p, off)
+}
+
 // readAt fills p from offset off of r (size bytes long), through the
 // window when p fits in one; it returns how much it filled and, when short,
 // the reader's error (io.ErrUnexpectedEOF when the reader gave none).
