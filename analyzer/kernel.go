@@ -188,6 +188,23 @@ func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
 	return k, nil
 }
 
+// NewWithVmlinux builds the kernel model over an opened dump (one opened to
+// find its vmlinux) and the vmlinux at vmlinuxPath, decoding the vmlinux's
+// types and unwind tables beside its symbol table as OpenWith does. On
+// error the dump is left open.
+func NewWithVmlinux(d *vmcore.Dump, vmlinuxPath string, opt Options) (*Kernel, error) {
+	im, err := symbols.OpenPrefetch(vmlinuxPath, func(im *symbols.Image) { prewarm(im, opt) })
+	if err != nil {
+		return nil, err
+	}
+	k, err := NewWith(d, im, opt)
+	if err != nil {
+		im.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
 // prewarm decodes in the background, beside the symbol table, what
 // NewWith and the first backtrace read from a vmlinux (the types, the
 // unwind tables: each computed once per image).

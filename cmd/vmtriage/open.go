@@ -9,7 +9,6 @@ import (
 
 	"github.com/vmtriage/vmtriage/analyzer"
 	"github.com/vmtriage/vmtriage/rules/reportcache"
-	"github.com/vmtriage/vmtriage/symbols"
 	"github.com/vmtriage/vmtriage/symbols/debuginfo"
 	"github.com/vmtriage/vmtriage/vmcore"
 )
@@ -126,15 +125,10 @@ func (s *source) open(opt analyzer.Options) (*analyzer.Kernel, error) {
 		}
 		return k, nil
 	}
-	im, err := symbols.Open(s.vmlinux)
+	k, err := analyzer.NewWithVmlinux(d, s.vmlinux, opt)
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("%s: vmlinux %s (found by %s): %w", s.dump, s.vmlinux, s.how, err)
-	}
-	k, err := analyzer.NewWith(d, im, opt)
-	if err != nil {
-		d.Close()
-		return nil, err
 	}
 	return k, nil
 }
