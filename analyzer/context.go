@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/vmtriage/vmtriage/vmcore/addrspace"
@@ -25,8 +26,14 @@ func (d cancellableDump) ReadPhys(pa uint64, p []byte) error {
 	return d.Dump.ReadPhys(pa, p)
 }
 
+// errClosing stops the background walks of a kernel being closed.
+var errClosing = errors.New("the kernel is being closed")
+
 // Err is the reason the analysis was abandoned (its context is done), or nil.
 func (k *Kernel) Err() error {
+	if k.closing.Load() {
+		return errClosing
+	}
 	if k.ctx == nil {
 		return nil
 	}

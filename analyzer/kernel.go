@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vmtriage/vmtriage/symbols"
 	"github.com/vmtriage/vmtriage/vmcore"
@@ -42,6 +43,10 @@ type Kernel struct {
 	warnings []string
 	warned   map[string]bool
 	modules  []Module
+	// background counts the walks started ahead of need (PrefetchSlabs);
+	// closing makes them stop, and Close waits for them
+	background sync.WaitGroup
+	closing    atomic.Bool
 
 	ignoreVMCOREINFO bool
 	ctx              context.Context
@@ -318,7 +323,11 @@ func (l linkSymbols) ReadData(name string) ([]byte, error) {
 }
 
 // Close releases the dump.
-func (k *Kernel) Close() error { return k.Dump.Close() }
+func (k *Kernel) Close() error {
+	k.closing.Store(true)
+	k.background.Wait()
+	return k.Dump.Close()
+}
 
 // Warnings are problems met while reading that did not stop the analysis.
 // The dump's own warnings come first, read now: reading pages may have

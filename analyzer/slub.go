@@ -353,6 +353,21 @@ func (k *Kernel) scanMemmapChunk(l *slubLayout, buf []byte, pfn, n, ps uint64) (
 	return found, unreadable, nil
 }
 
+// PrefetchSlabs starts the SLUB memory-map scan in the background (once
+// per kernel), for an analysis that will look for slab objects (the bios
+// of a task waiting in direct I/O) while it walks stacks on another CPU.
+// It does nothing on other allocators; Close stops it.
+func (k *Kernel) PrefetchSlabs() {
+	if k.Features.Slab.st == nil || k.Features.Slab.Allocator != "SLUB" {
+		return
+	}
+	k.background.Add(1)
+	go func() {
+		defer k.background.Done()
+		k.slabScan() // the walk that needs it waits for it, or redoes it after an error
+	}()
+}
+
 // slubCacheAt reads a kmem_cache (only the words needed: the struct's
 // node array is sized for MAX_NUMNODES but allocated for nr_node_ids).
 func (k *Kernel) slubCacheAt(addr uint64) (*slubCache, error) {

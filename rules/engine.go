@@ -274,6 +274,12 @@ func (c *Context) hungTasks() []report.HungTask {
 	note := func(t uint64, format string, args ...any) {
 		waiting[t] = append(waiting[t], fmt.Sprintf(format, args...))
 	}
+	for i := range c.Tasks {
+		if c.Tasks[i].StateName() == "UN" {
+			c.K.PrefetchSlabs() // the bio check of a task in direct I/O scans the slabs
+			break
+		}
+	}
 	journals, _ := c.Journals() // the journal-stall rule reports a failure
 	for _, j := range journals {
 		for _, t := range j.WaitLocked {

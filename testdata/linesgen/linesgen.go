@@ -171,6 +171,16 @@ func writePages(path, dump string, rec *analyzer.Recording) error {
 
 // replayOne analyses a recorded dump (DumpSuffix) with the snapshot.
 func replayOne(path string, im *symbols.Image, opt analyzer.Options) (*report.Report, error) {
+	k, err := openRecorded(path, im, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	return rules.Analyze(k, Version)
+}
+
+// openRecorded opens a recorded dump (DumpSuffix) with the snapshot.
+func openRecorded(path string, im *symbols.Image, opt analyzer.Options) (*analyzer.Kernel, error) {
 	z, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -188,12 +198,28 @@ func replayOne(path string, im *symbols.Image, opt analyzer.Options) (*report.Re
 	if err != nil {
 		return nil, err
 	}
-	defer d.Close()
 	k, err := analyzer.NewWith(d, im, opt)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// Open opens a fixture's kernel: the scenario's kdump with the line's
+// symbols snapshot (Close it).
+func Open(dir, scenario string) (*analyzer.Kernel, error) {
+	im, err := symbols.LoadSnapshot(filepath.Join(dir, SnapshotFile))
 	if err != nil {
 		return nil, err
 	}
-	return rules.Analyze(k, Version)
+	opt := analyzer.Options{}
+	if code, err := analyzer.ReadCodeRecord(filepath.Join(dir, scenario+CodeSuffix)); err == nil {
+		opt.Code = code
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	return openRecorded(filepath.Join(dir, scenario+DumpSuffix), im, opt)
 }
 
 // Replay analyses a fixture: the scenario's kdump with the line's symbols
