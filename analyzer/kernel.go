@@ -295,6 +295,7 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	}
 	k.Types.AddModuleDebugDirs(dirs, names)
 	k.detectFeatures(&k.Features)
+	k.prefetchFrames()
 	return k, nil
 }
 

@@ -2,8 +2,11 @@ package analyzer
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
+	"weak"
 
+	"github.com/vmtriage/vmtriage/symbols"
 	"github.com/vmtriage/vmtriage/symbols/dwarffunc"
 )
 
@@ -194,7 +197,7 @@ func (d *DebugFuncs) At(pc uint64) (f *dwarffunc.Funcs, dwarfPC, slide uint64, m
 	defer d.mu.Unlock()
 	if !ok || sym.Module == "" {
 		if d.vmlinux == nil && d.vmErr == nil {
-			d.vmlinux, d.vmErr = dwarffunc.Open(d.k.Syms.Image())
+			d.vmlinux, d.vmErr = imageFuncs(d.k.Syms.Image())
 		}
 		return d.vmlinux, pc - d.k.Syms.Slide(), d.k.Syms.Slide(), "", d.vmErr
 	}
@@ -232,4 +235,53 @@ func (d *DebugFuncs) loadModule(name string) (*dwarffunc.Funcs, error) {
 		return nil, fmt.Errorf("module %s: %s: %w", name, path, err)
 	}
 	return f, nil
+}
+
+// imageFuncsOnce is one image's frame DWARF, opened once.
+type imageFuncsOnce struct {
+	once  sync.Once
+	funcs *dwarffunc.Funcs
+	err   error
+}
+
+var (
+	imageFuncsMu    sync.Mutex
+	imageFuncsCache = map[weak.Pointer[symbols.Image]]*imageFuncsOnce{}
+)
+
+// imageFuncs is the vmlinux's frame DWARF (inline frames, locals), opened
+// once per image: the dumps of a batch that share a vmlinux share its
+// index and the units it has parsed.
+func imageFuncs(im *symbols.Image) (*dwarffunc.Funcs, error) {
+	key := weak.Make(im)
+	imageFuncsMu.Lock()
+	e, ok := imageFuncsCache[key]
+	if !ok {
+		e = &imageFuncsOnce{}
+		imageFuncsCache[key] = e
+		runtime.AddCleanup(im, func(k weak.Pointer[symbols.Image]) {
+			imageFuncsMu.Lock()
+			delete(imageFuncsCache, k)
+			imageFuncsMu.Unlock()
+		}, key)
+	}
+	imageFuncsMu.Unlock()
+	e.once.Do(func() { e.funcs, e.err = dwarffunc.Open(im) })
+	return e.funcs, e.err
+}
+
+// prefetchFrames opens the vmlinux's frame DWARF and builds its pc index
+// in the background: the first backtrace needs them, and until then the
+// analysis reads the dump on one CPU. It reads only the vmlinux, so
+// nothing waits for it.
+func (k *Kernel) prefetchFrames() {
+	im := k.Syms.Image()
+	if k.codeReplay != nil || !im.HasSections() || im.FromDump() {
+		return
+	}
+	go func() {
+		if f, err := imageFuncs(im); err == nil {
+			f.Prepare()
+		}
+	}()
 }
