@@ -217,24 +217,44 @@ func (f Format) Decode(b []byte) Entry {
 	return e
 }
 
-// Table is a sorted ORC table: entry i holds from PCs[i] up to the next
-// pc. The entries stay encoded until Find needs one (a vmlinux has 130k
-// of them and an unwind needs a few hundred), unless the table had to be
-// sorted.
+// Table is a sorted ORC table: entry i holds from PC(i) up to the next
+// pc. The pcs are read from the kernel's .orc_unwind_ip where they are
+// needed and the entries stay encoded until Find needs one (a vmlinux has
+// hundreds of thousands of them and an unwind needs a few hundred),
+// unless the table had to be sorted here.
 type Table struct {
-	PCs     []uint64
+	ip      []byte // the encoded pcs, when they are sorted
+	ipAddr  uint64
+	pcs     []uint64 // else the pcs, sorted here
+	n       int
 	entries []Entry // decoded, when the table was sorted here
-	raw     []byte  // else the encoded entries, in PCs' order
+	raw     []byte  // else the encoded entries, in the pcs' order
 	f       Format
 }
 
 // Len is the number of entries.
-func (t *Table) Len() int { return len(t.PCs) }
+func (t *Table) Len() int { return t.n }
+
+// PC is the first pc of entry i.
+func (t *Table) PC(i int) uint64 {
+	if t.pcs != nil {
+		return t.pcs[i]
+	}
+	return encodedPC(t.ip, t.ipAddr, i)
+}
+
+// encodedPC is the pc of entry i of .orc_unwind_ip at ipAddr: the int32
+// there is relative to its own address.
+func encodedPC(ip []byte, ipAddr uint64, i int) uint64 {
+	off := int64(int32(binary.LittleEndian.Uint32(ip[i*4:])))
+	return ipAddr + uint64(i*4) + uint64(off)
+}
 
 // Parse decodes the two arrays. ipAddr is the address of the first int32
 // of ip (each entry's pc is its own address plus its value); the table is
 // sorted by pc if it is not already (the kernel sorts it at build time or
-// at module load, a copy from a file may not be).
+// at module load, a copy from a file may not be). A sorted table keeps ip
+// and entries (it does not copy them).
 func Parse(ip []byte, ipAddr uint64, entries []byte, f Format) (*Table, error) {
 	if len(ip)%4 != 0 {
 		return nil, fmt.Errorf("orc: .orc_unwind_ip is %d bytes, not a multiple of 4", len(ip))
@@ -246,27 +266,28 @@ func Parse(ip []byte, ipAddr uint64, entries []byte, f Format) (*Table, error) {
 	if f.TypeBits <= 0 || f.TypeBits > 4 {
 		return nil, fmt.Errorf("orc: format %q has a %d-bit type", f.Name, f.TypeBits)
 	}
-	t := &Table{PCs: make([]uint64, n), raw: entries, f: f}
-	sorted := true
-	for i := 0; i < n; i++ {
-		off := int64(int32(binary.LittleEndian.Uint32(ip[i*4:])))
-		t.PCs[i] = ipAddr + uint64(i*4) + uint64(off)
-		if i > 0 && t.PCs[i] < t.PCs[i-1] {
-			sorted = false
+	t := &Table{ip: ip, ipAddr: ipAddr, n: n, raw: entries, f: f}
+	for i := 1; i < n; i++ {
+		if encodedPC(ip, ipAddr, i) < encodedPC(ip, ipAddr, i-1) {
+			t.sort()
+			break
 		}
-	}
-	if !sorted {
-		t.entries = make([]Entry, n)
-		for i := range t.entries {
-			t.entries[i] = f.Decode(entries[i*EntrySize:])
-		}
-		t.raw = nil
-		sort.Stable(byPC{t})
 	}
 	return t, nil
 }
 
-// entry decodes entry i.
+// sort decodes the table and sorts it by pc.
+func (t *Table) sort() {
+	t.pcs = make([]uint64, t.n)
+	t.entries = make([]Entry, t.n)
+	for i := range t.n {
+		t.pcs[i] = encodedPC(t.ip, t.ipAddr, i)
+		t.entries[i] = t.f.Decode(t.raw[i*EntrySize:])
+	}
+	t.ip, t.raw = nil, nil
+	sort.Stable(byPC{t})
+}
+
 func (t *Table) entry(i int) Entry {
 	if t.entries != nil {
 		return t.entries[i]
@@ -276,10 +297,10 @@ func (t *Table) entry(i int) Entry {
 
 type byPC struct{ t *Table }
 
-func (s byPC) Len() int           { return len(s.t.PCs) }
-func (s byPC) Less(i, j int) bool { return s.t.PCs[i] < s.t.PCs[j] }
+func (s byPC) Len() int           { return len(s.t.pcs) }
+func (s byPC) Less(i, j int) bool { return s.t.pcs[i] < s.t.pcs[j] }
 func (s byPC) Swap(i, j int) {
-	s.t.PCs[i], s.t.PCs[j] = s.t.PCs[j], s.t.PCs[i]
+	s.t.pcs[i], s.t.pcs[j] = s.t.pcs[j], s.t.pcs[i]
 	s.t.entries[i], s.t.entries[j] = s.t.entries[j], s.t.entries[i]
 }
 
@@ -287,7 +308,7 @@ func (s byPC) Swap(i, j int) {
 // (where several share a pc, the last of them, as the kernel's
 // __orc_find does). False when pc is below the table.
 func (t *Table) Find(pc uint64) (Entry, bool) {
-	i := sort.Search(len(t.PCs), func(i int) bool { return t.PCs[i] > pc })
+	i := sort.Search(t.n, func(i int) bool { return t.PC(i) > pc })
 	if i == 0 {
 		return Entry{}, false
 	}
@@ -296,8 +317,8 @@ func (t *Table) Find(pc uint64) (Entry, bool) {
 
 // Range is the pc range [Lo, Hi] the table covers (Hi is its last pc).
 func (t *Table) Range() (lo, hi uint64) {
-	if len(t.PCs) == 0 {
+	if t.n == 0 {
 		return 0, 0
 	}
-	return t.PCs[0], t.PCs[len(t.PCs)-1]
+	return t.PC(0), t.PC(t.n - 1)
 }

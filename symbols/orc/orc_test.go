@@ -148,7 +148,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for i := 1; i < tab.Len(); i++ {
-			if tab.PCs[i] < tab.PCs[i-1] {
+			if tab.PC(i) < tab.PC(i-1) {
 				t.Fatalf("not sorted at %d", i)
 			}
 		}
