@@ -4,11 +4,14 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/frame"
+
+	"github.com/vmtriage/vmtriage/symbols/offheap"
 )
 
 // cfiIndex finds the .debug_frame FDE of a pc without parsing them all:
@@ -82,7 +85,10 @@ func newCFIIndex(data []byte) (*cfiIndex, error) {
 		}
 		off += size
 	}
-	x := &cfiIndex{data: data, fdes: make([]fdeRef, 0, count), parsed: map[int]*frame.FrameDescriptionEntry{}}
+	x := &cfiIndex{data: data, parsed: map[int]*frame.FrameDescriptionEntry{}}
+	fdes, free := offheap.Slice[fdeRef](count) // 1.5 MB for a kernel: see package offheap
+	runtime.AddCleanup(x, func(free func()) { free() }, free)
+	x.fdes = fdes[:0]
 	sorted := true
 	for off := 0; off < len(data); {
 		length := int(le.Uint32(data[off:]))

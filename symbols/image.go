@@ -25,12 +25,15 @@ import (
 	"hash/maphash"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/vmtriage/vmtriage/symbols/offheap"
 )
 
 // ErrNotFound is matched (with errors.Is) by the errors returned when a
@@ -139,7 +142,8 @@ func (x *nameIndex) build() {
 			n <<= 1
 		}
 		x.seed = maphash.MakeSeed()
-		slots := make([]uint32, n)
+		slots, free := offheap.Slice[uint32](n)
+		runtime.AddCleanup(x, func(free func()) { free() }, free)
 		mask := uint64(n - 1)
 		for i := range x.syms {
 			s := &x.syms[i]
@@ -463,7 +467,12 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 	// built in that order (sorting built entries moved 40 bytes at a time
 	// through cache misses: most of the time to open a vmlinux)
 	n := len(tab) / entSize
-	keys := make([]symKey, 0, n)
+	// the keys and the table live outside the Go heap (package offheap):
+	// megabytes of fresh memory, faulted in 2 MiB at a time where the
+	// kernel allows; the table's names are in the mapping too
+	keyBuf, freeKeys := offheap.Slice[symKey](n)
+	defer freeKeys()
+	keys := keyBuf[:0]
 	for i := 1; i < n; i++ { // entry 0 is the null symbol
 		e := tab[i*entSize:]
 		nameOff := int(le.Uint32(e))
@@ -474,8 +483,11 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 			keys = append(keys, symKey{le.Uint64(e[8:]), uint32(i)})
 		}
 	}
-	keys = radixSortKeys(keys)
-	syms = make([]sym, len(keys))
+	tmp, freeTmp := offheap.Slice[symKey](len(keys))
+	defer freeTmp()
+	keys = radixSortKeys(keys, tmp)
+	syms, freeSyms := offheap.Slice[sym](len(keys))
+	runtime.AddCleanup(im, func(free func()) { free() }, freeSyms)
 	for j, k := range keys {
 		e := tab[int(k.i)*entSize:]
 		name := strs[le.Uint32(e):]
@@ -605,7 +617,7 @@ func sortSyms(syms []sym) {
 	for i := range syms {
 		keys[i] = symKey{syms[i].Addr, uint32(i)}
 	}
-	keys = radixSortKeys(keys)
+	keys = radixSortKeys(keys, make([]symKey, n))
 	// keys[j].i is the entry that belongs at j: follow each cycle of the
 	// permutation, marking the places filled
 	const done = ^uint32(0)
@@ -630,9 +642,9 @@ func sortSyms(syms []sym) {
 }
 
 // radixSortKeys sorts keys by address, stably, 16 bits at a time (the
-// digits where all addresses agree are skipped); it may return its
-// scratch buffer instead of keys.
-func radixSortKeys(keys []symKey) []symKey {
+// digits where all addresses agree are skipped), with tmp (as long as
+// keys) for scratch; the sorted keys are in keys or in tmp.
+func radixSortKeys(keys, tmp []symKey) []symKey {
 	if len(keys) < 2 {
 		return keys
 	}
@@ -641,14 +653,10 @@ func radixSortKeys(keys []symKey) []symKey {
 		or |= k.addr
 		and &= k.addr
 	}
-	var tmp []symKey
 	count := make([]uint32, 1<<16)
 	for shift := uint(0); shift < 64; shift += 16 {
 		if (or^and)>>shift&0xffff == 0 {
 			continue // every address has the same digit here
-		}
-		if tmp == nil {
-			tmp = make([]symKey, len(keys))
 		}
 		clear(count)
 		for _, k := range keys {
