@@ -3,6 +3,7 @@ package symbols
 import (
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"github.com/cilium/ebpf/btf"
 )
@@ -112,9 +113,10 @@ func rawEnumerators(b []byte, baseStrings int) (map[string]int64, error) {
 		for end < len(strs) && strs[end] != 0 {
 			end++
 		}
-		return string(strs[o:end]), true
+		// the names are read in place: the blob is kept (BTFTypes.raw)
+		return unsafe.String(unsafe.SliceData(strs[o:end]), end-o), true
 	}
-	m := map[string]int64{}
+	m := make(map[string]int64, countEnumerators(types))
 	for p := 0; p < len(types); {
 		if p+12 > len(types) {
 			return nil, fmt.Errorf("type record at 0x%x of the type section is truncated", p)
@@ -169,4 +171,33 @@ func rawEnumerators(b []byte, baseStrings int) (map[string]int64, error) {
 		p += extra
 	}
 	return m, nil
+}
+
+// countEnumerators counts the enumerators of a type section, to size the
+// map rawEnumerators fills (grown from empty, it reallocated itself a
+// dozen times); it stops where the walk would find an error.
+func countEnumerators(types []byte) int {
+	le := binary.LittleEndian
+	n := 0
+	for p := 0; p+12 <= len(types); {
+		info := le.Uint32(types[p+4:])
+		vlen, kind := int(info&0xffff), int(info>>24&0x1f)
+		p += 12
+		switch kind {
+		case btfKindInt, btfKindVar, btfKindDeclTag:
+			p += 4
+		case btfKindArray:
+			p += 12
+		case btfKindStruct, btfKindUnion, btfKindDatasec, btfKindEnum64:
+			p += 12 * vlen
+		case btfKindFuncProt:
+			p += 8 * vlen
+		case btfKindEnum:
+			p += 8 * vlen
+		}
+		if kind == btfKindEnum || kind == btfKindEnum64 {
+			n += vlen
+		}
+	}
+	return n
 }
