@@ -2,9 +2,7 @@ package analyzer
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
-	"weak"
 
 	"github.com/vmtriage/vmtriage/symbols"
 	"github.com/vmtriage/vmtriage/symbols/dwarffunc"
@@ -237,37 +235,23 @@ func (d *DebugFuncs) loadModule(name string) (*dwarffunc.Funcs, error) {
 	return f, nil
 }
 
-// imageFuncsOnce is one image's frame DWARF, opened once.
-type imageFuncsOnce struct {
-	once  sync.Once
+// imageFuncsCache holds each image's frame DWARF.
+var imageFuncsCache perImage[imageFuncsValue]
+
+type imageFuncsValue struct {
 	funcs *dwarffunc.Funcs
 	err   error
 }
-
-var (
-	imageFuncsMu    sync.Mutex
-	imageFuncsCache = map[weak.Pointer[symbols.Image]]*imageFuncsOnce{}
-)
 
 // imageFuncs is the vmlinux's frame DWARF (inline frames, locals), opened
 // once per image: the dumps of a batch that share a vmlinux share its
 // index and the units it has parsed.
 func imageFuncs(im *symbols.Image) (*dwarffunc.Funcs, error) {
-	key := weak.Make(im)
-	imageFuncsMu.Lock()
-	e, ok := imageFuncsCache[key]
-	if !ok {
-		e = &imageFuncsOnce{}
-		imageFuncsCache[key] = e
-		runtime.AddCleanup(im, func(k weak.Pointer[symbols.Image]) {
-			imageFuncsMu.Lock()
-			delete(imageFuncsCache, k)
-			imageFuncsMu.Unlock()
-		}, key)
-	}
-	imageFuncsMu.Unlock()
-	e.once.Do(func() { e.funcs, e.err = dwarffunc.Open(im) })
-	return e.funcs, e.err
+	v := imageFuncsCache.get(im, func() imageFuncsValue {
+		f, err := dwarffunc.Open(im)
+		return imageFuncsValue{f, err}
+	})
+	return v.funcs, v.err
 }
 
 // prefetchFrames opens the vmlinux's frame DWARF and builds its pc index

@@ -156,9 +156,6 @@ type imageTables struct {
 }
 
 var (
-	imageTablesMu    sync.Mutex
-	imageTablesCache = map[weak.Pointer[symbols.Image]]*imageTables{}
-
 	kernelTablesMu    sync.Mutex
 	kernelTablesCache = map[weak.Pointer[Kernel]]*kernelTablesOnce{}
 )
@@ -169,37 +166,30 @@ type kernelTablesOnce struct {
 	err  error
 }
 
+// imageTablesCache holds each image's ORC and CFI sections.
+var imageTablesCache perImage[*imageTables]
+
 // readImageTables reads (once per image) the vmlinux's ORC and CFI
 // sections.
 func readImageTables(im *symbols.Image) *imageTables {
-	key := weak.Make(im)
-	imageTablesMu.Lock()
-	defer imageTablesMu.Unlock()
-	if it, ok := imageTablesCache[key]; ok {
-		return it
-	}
-	it := &imageTables{}
-	var err error
-	if it.orcIP, it.orcIPAddr, err = im.Section(".orc_unwind_ip"); err != nil {
-		it.err = err
-	} else if it.orcEntries, _, err = im.Section(".orc_unwind"); err != nil {
-		it.err = err
-	}
-	if h, _, err := im.Section(".orc_header"); err == nil {
-		it.header = h
-	}
-	if data, _, err := im.Section(".debug_frame"); err == nil {
-		if x, err := newCFIIndex(data); err == nil {
-			it.fdes = x
+	return imageTablesCache.get(im, func() *imageTables {
+		it := &imageTables{}
+		var err error
+		if it.orcIP, it.orcIPAddr, err = im.Section(".orc_unwind_ip"); err != nil {
+			it.err = err
+		} else if it.orcEntries, _, err = im.Section(".orc_unwind"); err != nil {
+			it.err = err
 		}
-	}
-	imageTablesCache[key] = it
-	runtime.AddCleanup(im, func(k weak.Pointer[symbols.Image]) {
-		imageTablesMu.Lock()
-		delete(imageTablesCache, k)
-		imageTablesMu.Unlock()
-	}, key)
-	return it
+		if h, _, err := im.Section(".orc_header"); err == nil {
+			it.header = h
+		}
+		if data, _, err := im.Section(".debug_frame"); err == nil {
+			if x, err := newCFIIndex(data); err == nil {
+				it.fdes = x
+			}
+		}
+		return it
+	})
 }
 
 // errNoSections is UnwindTables' error for an image without its file (a

@@ -89,6 +89,20 @@ func describeSpec(t *testing.T, spec *btf.Spec) string {
 	return out.String()
 }
 
+// loadBothWays loads a blob raw and through btfELF and renders each spec.
+func loadBothWays(t *testing.T, blob []byte) (raw, viaELF string) {
+	t.Helper()
+	a, err := btf.LoadSpecFromReader(bytes.NewReader(blob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := btf.LoadSpecFromReader(newBTFELF(blob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return describeSpec(t, a), describeSpec(t, b)
+}
+
 // TestBTFELF: a blob loaded through btfELF gives the spec the raw blob
 // gives, type for type, in either byte order, and btfELF reads as an ELF
 // file whose .BTF section is the blob.
@@ -96,15 +110,7 @@ func TestBTFELF(t *testing.T) {
 	for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
 		t.Run(bo.String(), func(t *testing.T) {
 			blob := testBTFBlob(t, bo)
-			raw, err := btf.LoadSpecFromReader(bytes.NewReader(blob))
-			if err != nil {
-				t.Fatal(err)
-			}
-			viaELF, err := btf.LoadSpecFromReader(newBTFELF(blob))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a, b := describeSpec(t, raw), describeSpec(t, viaELF); a != b {
+			if a, b := loadBothWays(t, blob); a != b {
 				t.Errorf("raw:\n%s\nthrough btfELF:\n%s", a, b)
 			}
 			f, err := elf.NewFile(newBTFELF(blob))
@@ -159,15 +165,7 @@ func TestBTFELFLab(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := btf.LoadSpecFromReader(bytes.NewReader(blob))
-			if err != nil {
-				t.Fatal(err)
-			}
-			viaELF, err := btf.LoadSpecFromReader(newBTFELF(blob))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a, b := describeSpec(t, raw), describeSpec(t, viaELF); a != b {
+			if a, b := loadBothWays(t, blob); a != b {
 				t.Error("the specs differ")
 			}
 		})

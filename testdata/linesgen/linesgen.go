@@ -169,16 +169,6 @@ func writePages(path, dump string, rec *analyzer.Recording) error {
 	return os.WriteFile(path, enc.EncodeAll(buf.Bytes(), nil), 0o644)
 }
 
-// replayOne analyses a recorded dump (DumpSuffix) with the snapshot.
-func replayOne(path string, im *symbols.Image, opt analyzer.Options) (*report.Report, error) {
-	k, err := openRecorded(path, im, opt)
-	if err != nil {
-		return nil, err
-	}
-	defer k.Close()
-	return rules.Analyze(k, Version)
-}
-
 // openRecorded opens a recorded dump (DumpSuffix) with the snapshot.
 func openRecorded(path string, im *symbols.Image, opt analyzer.Options) (*analyzer.Kernel, error) {
 	z, err := os.ReadFile(path)
@@ -225,17 +215,12 @@ func Open(dir, scenario string) (*analyzer.Kernel, error) {
 // Replay analyses a fixture: the scenario's kdump with the line's symbols
 // snapshot.
 func Replay(dir, scenario string) (*report.Report, error) {
-	im, err := symbols.LoadSnapshot(filepath.Join(dir, SnapshotFile))
+	k, err := Open(dir, scenario)
 	if err != nil {
 		return nil, err
 	}
-	opt := analyzer.Options{}
-	if code, err := analyzer.ReadCodeRecord(filepath.Join(dir, scenario+CodeSuffix)); err == nil {
-		opt.Code = code
-	} else if !os.IsNotExist(err) {
-		return nil, err
-	}
-	r, err := replayOne(filepath.Join(dir, scenario+DumpSuffix), im, opt)
+	defer k.Close()
+	r, err := rules.Analyze(k, Version)
 	if err != nil {
 		return nil, err
 	}
