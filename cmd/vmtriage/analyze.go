@@ -32,7 +32,12 @@ banner: in the --debug-dir directories, under / (/usr/lib/debug/boot/vmlinux-REL
 /usr/lib/debug/.build-id, then from the debuginfod servers in DEBUGINFOD_URLS. When none is found (or with
 --no-vmlinux) the dump is analysed with what the kernel keeps in its memory: its
 kallsyms tables for symbols, its and its modules' BTF for types and its ORC
-tables for unwinding (no inline frames, no frame locals).`,
+tables for unwinding (no inline frames, no frame locals).
+
+Each report is kept in the cache ($VMTRIAGE_CACHE, else ~/.cache/vmtriage;
+VMTRIAGE_CACHE=off keeps nothing): asking again about the same dump with the same
+vmlinux, options and vmtriage reads the kept report (and says so on stderr);
+--no-cache analyses the dump again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
