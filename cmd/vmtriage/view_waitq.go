@@ -83,7 +83,7 @@ symbol, or in member MEMBER of the TYPE object at ADDR
 				_, err := fmt.Fprintln(w, "wait queue is empty")
 				return err
 			}
-			// crash's lines: PID: 194      TASK: ffff8f527ee16100  CPU: 1    COMMAND: "gnudd"
+			// crash's lines: PID: 1234     TASK: ffff888012345600  CPU: 1    COMMAND: "dd"
 			for _, t := range out.Tasks {
 				if _, err := fmt.Fprintf(w, "PID: %-8d TASK: %s  CPU: %-4d COMMAND: \"%s\"\n", t.PID, strings.TrimPrefix(t.Task, "0x"), t.CPU, t.Comm); err != nil {
 					return err
