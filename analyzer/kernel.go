@@ -172,7 +172,7 @@ func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
 		d, err := vmcore.Open(dumpPath)
 		dc <- opened{d, err}
 	}()
-	im, imErr := symbols.OpenPrefetch(vmlinuxPath, func(im *symbols.Image) { prewarm(im, opt) })
+	im, imErr := openImage(vmlinuxPath, opt)
 	r := <-dc
 	if r.err != nil {
 		if imErr == nil {
@@ -180,14 +180,13 @@ func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
 		}
 		return nil, r.err
 	}
-	d := r.d
 	if imErr != nil {
-		d.Close()
+		r.d.Close()
 		return nil, imErr
 	}
-	k, err := NewWith(d, im, opt)
+	k, err := newOwning(r.d, im, opt)
 	if err != nil {
-		d.Close()
+		r.d.Close()
 		return nil, err
 	}
 	return k, nil
@@ -198,10 +197,22 @@ func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
 // types and unwind tables beside its symbol table as OpenWith does. On
 // error the dump is left open.
 func NewWithVmlinux(d *vmcore.Dump, vmlinuxPath string, opt Options) (*Kernel, error) {
-	im, err := symbols.OpenPrefetch(vmlinuxPath, func(im *symbols.Image) { prewarm(im, opt) })
+	im, err := openImage(vmlinuxPath, opt)
 	if err != nil {
 		return nil, err
 	}
+	return newOwning(d, im, opt)
+}
+
+// openImage opens a vmlinux, its types and unwind tables decoded in the
+// background beside its symbol table (prewarm).
+func openImage(path string, opt Options) (*symbols.Image, error) {
+	return symbols.OpenPrefetch(path, func(im *symbols.Image) { prewarm(im, opt) })
+}
+
+// newOwning is NewWith over an image opened for this kernel: closed on
+// error.
+func newOwning(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	k, err := NewWith(d, im, opt)
 	if err != nil {
 		im.Close()

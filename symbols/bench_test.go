@@ -23,6 +23,19 @@ func labVmlinuxes() map[string]string {
 	return out
 }
 
+// eachLabVmlinux runs check as a subtest on every lab vmlinux, and skips
+// the test when there is no lab cache.
+func eachLabVmlinux(t *testing.T, check func(t *testing.T, path string)) {
+	t.Helper()
+	vmlinuxes := labVmlinuxes()
+	if len(vmlinuxes) == 0 {
+		t.Skip("no lab cache (testdata/realkernel/lab.sh)")
+	}
+	for name, path := range vmlinuxes {
+		t.Run(name, func(t *testing.T) { check(t, path) })
+	}
+}
+
 // emptyTypes returns Types over im's DWARF with an empty index.
 func emptyTypes(tb testing.TB, im *Image) *Types {
 	tb.Helper()

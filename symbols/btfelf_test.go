@@ -150,24 +150,18 @@ func TestBTFELFReadAt(t *testing.T) {
 
 // TestBTFELFLab compares the two loads on each lab vmlinux's .BTF.
 func TestBTFELFLab(t *testing.T) {
-	vmlinuxes := labVmlinuxes()
-	if len(vmlinuxes) == 0 {
-		t.Skip("no lab cache (testdata/realkernel/lab.sh)")
-	}
-	for name, path := range vmlinuxes {
-		t.Run(name, func(t *testing.T) {
-			f, err := elf.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			blob, err := f.Section(".BTF").Data()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a, b := loadBothWays(t, blob); a != b {
-				t.Error("the specs differ")
-			}
-		})
-	}
+	eachLabVmlinux(t, func(t *testing.T, path string) {
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		blob, err := f.Section(".BTF").Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := loadBothWays(t, blob); a != b {
+			t.Error("the specs differ")
+		}
+	})
 }

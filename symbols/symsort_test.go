@@ -55,35 +55,29 @@ func TestSortSyms(t *testing.T) {
 // TestSortSymsLab checks the table mappedSymbols builds for each lab
 // vmlinux, and sortSyms on it shuffled, against a comparison sort.
 func TestSortSymsLab(t *testing.T) {
-	vmlinuxes := labVmlinuxes()
-	if len(vmlinuxes) == 0 {
-		t.Skip("no lab cache (testdata/realkernel/lab.sh)")
-	}
-	for name, path := range vmlinuxes {
-		t.Run(name, func(t *testing.T) {
-			im := openImage(t, path)
-			syms, ok, err := im.mappedSymbols()
-			if !ok || err != nil {
-				t.Fatalf("mappedSymbols: ok %v, %v", ok, err)
+	eachLabVmlinux(t, func(t *testing.T, path string) {
+		im := openImage(t, path)
+		syms, ok, err := im.mappedSymbols()
+		if !ok || err != nil {
+			t.Fatalf("mappedSymbols: ok %v, %v", ok, err)
+		}
+		want := slices.Clone(syms)
+		slices.SortStableFunc(want, compareSyms)
+		for i := range syms {
+			if compareSyms(syms[i], want[i]) != 0 {
+				t.Fatalf("mappedSymbols: entry %d: got %+v, want %+v", i, syms[i], want[i])
 			}
-			want := slices.Clone(syms)
-			slices.SortStableFunc(want, compareSyms)
-			for i := range syms {
-				if compareSyms(syms[i], want[i]) != 0 {
-					t.Fatalf("mappedSymbols: entry %d: got %+v, want %+v", i, syms[i], want[i])
-				}
+		}
+		r := rand.New(rand.NewPCG(3, 4))
+		r.Shuffle(len(syms), func(i, j int) { syms[i], syms[j] = syms[j], syms[i] })
+		sortSyms(syms)
+		for i := range syms {
+			if compareSyms(syms[i], want[i]) != 0 {
+				t.Fatalf("sortSyms: entry %d: got %+v, want %+v", i, syms[i], want[i])
 			}
-			r := rand.New(rand.NewPCG(3, 4))
-			r.Shuffle(len(syms), func(i, j int) { syms[i], syms[j] = syms[j], syms[i] })
-			sortSyms(syms)
-			for i := range syms {
-				if compareSyms(syms[i], want[i]) != 0 {
-					t.Fatalf("sortSyms: entry %d: got %+v, want %+v", i, syms[i], want[i])
-				}
-			}
-			if len(syms) < 50000 {
-				t.Errorf("%d symbols: a kernel has over 100k", len(syms))
-			}
-		})
-	}
+		}
+		if len(syms) < 50000 {
+			t.Errorf("%d symbols: a kernel has over 100k", len(syms))
+		}
+	})
 }
