@@ -102,10 +102,10 @@ type sym struct {
 	Addr   uint64
 	Size   uint64
 	Kind   SymbolKind
-	text   bool             // in executable code (a function or a label in a text section)
-	global bool             // global or weak binding
-	shndx  elf.SectionIndex // ELF section index, for ReadData; 0 for added symbols
-	module uint16           // 1 + index into symTable.modules; 0 for vmlinux
+	text   bool   // in executable code (a function or a label in a text section)
+	global bool   // global or weak binding
+	shndx  uint16 // ELF section index, for ReadData; 0 for added symbols
+	module uint16 // 1 + index into symTable.modules; 0 for vmlinux
 }
 
 // symTable is a set of symbols sorted by address with a name index.
@@ -311,9 +311,12 @@ func newImage(r io.ReaderAt, path string, mapped []byte, prefetch func(*Image)) 
 // types are needed: a Types already built keeps working after Close (its
 // DWARF is in memory), but the first call to Types reads the file.
 func (im *Image) Close() error {
-	// A mapped file stays mapped while types decoded from it may be in use
-	// (they read it lazily); otherwise it is unmapped, so that a batch
-	// opening the same vmlinux for every dump does not keep every mapping.
+	// A mapped file stays mapped once slices of it were handed out: the
+	// symbol names (read in place from .strtab, so a 64-bit little-endian
+	// image's mapping is always in use), sections, DWARF read lazily.
+	// Only an image read through debug/elf (another class or byte order)
+	// is unmapped here. The mapping is address space and reclaimable page
+	// cache, not heap.
 	im.mu.Lock()
 	if im.mapped != nil && !im.mappingInUse {
 		syscall.Munmap(im.mapped)
@@ -401,11 +404,12 @@ func findBuildID(b []byte, order binary.ByteOrder) string {
 
 // loadSymbols reads .symtab (or .dynsym when there is no .symtab).
 func (im *Image) loadSymbols() error {
-	if syms, ok, err := im.mappedSymbols(); ok || err != nil {
+	if syms, release, ok, err := im.mappedSymbols(); ok || err != nil {
 		if err != nil {
 			return err
 		}
 		im.kernel = buildTable(syms, nil)
+		runtime.AddCleanup(im.kernel.names, func(release func()) { release() }, release)
 		return nil
 	}
 	esyms, err := im.file.Symbols()
@@ -432,14 +436,14 @@ func (im *Image) loadSymbols() error {
 // mapped file: the names are substrings of the mapped .strtab, where
 // debug/elf allocates a string and a record per symbol (a kernel has
 // 130k). ok is false when the file is not mapped or not such an ELF file.
-func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
+func (im *Image) mappedSymbols() (syms []sym, release func(), ok bool, err error) {
 	f := im.file
 	if im.mapped == nil || f.Class != elf.ELFCLASS64 || f.ByteOrder != binary.LittleEndian {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	st := f.Section(".symtab")
 	if st == nil || st.Type != elf.SHT_SYMTAB || int(st.Link) >= len(f.Sections) {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	str := f.Sections[st.Link]
 	section := func(s *elf.Section) ([]byte, error) {
@@ -450,15 +454,15 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 	}
 	tab, err := section(st)
 	if err != nil {
-		return nil, true, err
+		return nil, nil, true, err
 	}
 	strBytes, err := section(str)
 	if err != nil {
-		return nil, true, err
+		return nil, nil, true, err
 	}
 	const entSize = 24 // Elf64_Sym
 	if len(tab)%entSize != 0 {
-		return nil, true, fmt.Errorf("symbols: %s: .symtab is %d bytes, not a multiple of %d", im.path, len(tab), entSize)
+		return nil, nil, true, fmt.Errorf("symbols: %s: .symtab is %d bytes, not a multiple of %d", im.path, len(tab), entSize)
 	}
 	// the names are read in place: the mapping outlives Close (mappedBytes)
 	strs := unsafe.String(unsafe.SliceData(strBytes), len(strBytes))
@@ -477,7 +481,7 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 		e := tab[i*entSize:]
 		nameOff := int(le.Uint32(e))
 		if nameOff >= len(strs) {
-			return nil, true, fmt.Errorf("symbols: %s: symbol %d names offset 0x%x, past .strtab's end (0x%x)", im.path, i, nameOff, len(strs))
+			return nil, nil, true, fmt.Errorf("symbols: %s: symbol %d names offset 0x%x, past .strtab's end (0x%x)", im.path, i, nameOff, len(strs))
 		}
 		if keep(strs[nameOff:], e[4], elf.SectionIndex(le.Uint16(e[6:]))) {
 			keys = append(keys, symKey{le.Uint64(e[8:]), uint32(i)})
@@ -486,8 +490,11 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 	tmp, freeTmp := offheap.Slice[symKey](len(keys))
 	defer freeTmp()
 	keys = radixSortKeys(keys, tmp)
-	syms, freeSyms := offheap.Slice[sym](len(keys))
-	runtime.AddCleanup(im, func(free func()) { free() }, freeSyms)
+	// the entries' names point into the mapping, never into the Go heap,
+	// as offheap requires; loadSymbols releases the table with the name
+	// index, which every reader of it reaches (the goroutine building the
+	// index holds only the index)
+	syms, release = offheap.Slice[sym](len(keys))
 	for j, k := range keys {
 		e := tab[int(k.i)*entSize:]
 		name := strs[le.Uint32(e):]
@@ -497,7 +504,7 @@ func (im *Image) mappedSymbols() (syms []sym, ok bool, err error) {
 		syms[j], _ = im.classify(name, e[4], elf.SectionIndex(le.Uint16(e[6:])), le.Uint64(e[8:]), le.Uint64(e[16:]))
 	}
 	sortTies(syms)
-	return syms, true, nil
+	return syms, release, true, nil
 }
 
 // keep tells from its name (what follows may be the rest of a string
@@ -552,7 +559,7 @@ func (im *Image) classify(name string, info byte, shndx elf.SectionIndex, value,
 	s.Size = size
 	b := elf.ST_BIND(info)
 	s.global = b == elf.STB_GLOBAL || b == elf.STB_WEAK
-	s.shndx = shndx
+	s.shndx = uint16(shndx) // ELF section indexes are 16-bit
 	return s, true
 }
 
@@ -869,7 +876,7 @@ func (im *Image) ReadData(name string) (data []byte, err error) {
 	if s.Size > maxReadData {
 		return nil, fmt.Errorf("symbols: symbol %s in %s is too large to read (%d bytes)", name, im.path, s.Size)
 	}
-	if s.shndx >= elf.SHN_LORESERVE || int(s.shndx) >= len(im.file.Sections) {
+	if elf.SectionIndex(s.shndx) >= elf.SHN_LORESERVE || int(s.shndx) >= len(im.file.Sections) {
 		return nil, fmt.Errorf("symbols: symbol %s in %s is not in a file section", name, im.path)
 	}
 	sec := im.file.Sections[s.shndx]

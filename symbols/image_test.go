@@ -400,7 +400,10 @@ func TestMappedSymbolsMatchDebugELF(t *testing.T) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			im := openImage(t, path)
 			defer im.Close()
-			fast, ok, err := im.mappedSymbols()
+			fast, release, ok, err := im.mappedSymbols()
+			if ok && err == nil {
+				defer release()
+			}
 			if err != nil || !ok {
 				t.Fatalf("mappedSymbols: ok %v, %v", ok, err)
 			}

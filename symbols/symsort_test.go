@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -57,7 +58,10 @@ func TestSortSyms(t *testing.T) {
 func TestSortSymsLab(t *testing.T) {
 	eachLabVmlinux(t, func(t *testing.T, path string) {
 		im := openImage(t, path)
-		syms, ok, err := im.mappedSymbols()
+		syms, release, ok, err := im.mappedSymbols()
+		if ok && err == nil {
+			defer release()
+		}
 		if !ok || err != nil {
 			t.Fatalf("mappedSymbols: ok %v, %v", ok, err)
 		}
@@ -79,5 +83,23 @@ func TestSortSymsLab(t *testing.T) {
 		if len(syms) < 50000 {
 			t.Errorf("%d symbols: a kernel has over 100k", len(syms))
 		}
+	})
+}
+
+// TestOpenCloseCollect: an image opened, closed and dropped at once (as
+// the debug-directory search does with every vmlinux it meets) may be
+// collected while its name index is still being built; the off-heap table
+// the index reads must outlive it (it is released with the index).
+func TestOpenCloseCollect(t *testing.T) {
+	eachLabVmlinux(t, func(t *testing.T, path string) {
+		for range 10 {
+			im, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			im.Close()
+			runtime.GC() // the image is gone, its name index perhaps not built
+		}
+		runtime.GC()
 	})
 }
