@@ -29,11 +29,17 @@ func (d cancellableDump) ReadPhys(pa uint64, p []byte) error {
 // errClosing stops the background walks of a kernel being closed.
 var errClosing = errors.New("the kernel is being closed")
 
-// Err is the reason the analysis was abandoned (its context is done), or nil.
-func (k *Kernel) Err() error {
+// stopped is why a background walk should stop: the kernel is being
+// closed, or the analysis was abandoned (Err).
+func (k *Kernel) stopped() error {
 	if k.closing.Load() {
 		return errClosing
 	}
+	return k.Err()
+}
+
+// Err is the reason the analysis was abandoned (its context is done), or nil.
+func (k *Kernel) Err() error {
 	if k.ctx == nil {
 		return nil
 	}

@@ -43,10 +43,13 @@ type Kernel struct {
 	warnings []string
 	warned   map[string]bool
 	modules  []Module
-	// background counts the walks started ahead of need (PrefetchSlabs);
-	// closing makes them stop, and Close waits for them
-	background sync.WaitGroup
-	closing    atomic.Bool
+	// background counts the walks of the dump started ahead of need
+	// (PrefetchSlabs); closing (set under mu) makes them stop, and Close
+	// waits for them. prefetchFrames reads only the vmlinux, whose mapping
+	// outlives the kernel: nothing waits for it.
+	background    sync.WaitGroup
+	closing       atomic.Bool
+	prefetchSlabs sync.Once
 
 	ignoreVMCOREINFO bool
 	ctx              context.Context
@@ -336,7 +339,9 @@ func (l linkSymbols) ReadData(name string) ([]byte, error) {
 
 // Close releases the dump.
 func (k *Kernel) Close() error {
+	k.mu.Lock()
 	k.closing.Store(true)
+	k.mu.Unlock()
 	k.background.Wait()
 	return k.Dump.Close()
 }

@@ -314,7 +314,7 @@ type filedSlab struct {
 // them long) and returns the slab pages among them, and how many could
 // not be read.
 func (k *Kernel) scanMemmapChunk(l *slubLayout, buf []byte, pfn, n, ps uint64) ([]filedSlab, uint64, error) {
-	if err := k.Err(); err != nil {
+	if err := k.stopped(); err != nil {
 		return nil, 0, err
 	}
 	var unreadable uint64
@@ -325,8 +325,8 @@ func (k *Kernel) scanMemmapChunk(l *slubLayout, buf []byte, pfn, n, ps uint64) (
 		for off := uint64(0); off < uint64(len(b)); {
 			m := min(ps-(va+off)%ps, uint64(len(b))-off)
 			if err := k.Mem.Read(va+off, b[off:off+m]); err != nil {
-				if k.Err() != nil {
-					return nil, 0, k.Err()
+				if k.stopped() != nil {
+					return nil, 0, k.stopped()
 				}
 				clear(b[off : off+m])
 				unreadable += (m + l.pageSize - 1) / l.pageSize
@@ -353,19 +353,26 @@ func (k *Kernel) scanMemmapChunk(l *slubLayout, buf []byte, pfn, n, ps uint64) (
 	return found, unreadable, nil
 }
 
-// PrefetchSlabs starts the SLUB memory-map scan in the background (once
-// per kernel), for an analysis that will look for slab objects (the bios
+// PrefetchSlabs starts the SLUB memory-map scan in the background (the
+// first call), for an analysis that will look for slab objects (the bios
 // of a task waiting in direct I/O) while it walks stacks on another CPU.
 // It does nothing on other allocators; Close stops it.
 func (k *Kernel) PrefetchSlabs() {
 	if k.Features.Slab.st == nil || k.Features.Slab.Allocator != "SLUB" {
 		return
 	}
-	k.background.Add(1)
-	go func() {
-		defer k.background.Done()
-		k.slabScan() // the walk that needs it waits for it, or redoes it after an error
-	}()
+	k.prefetchSlabs.Do(func() {
+		k.mu.Lock() // against Close: no Add once it waits
+		defer k.mu.Unlock()
+		if k.closing.Load() {
+			return
+		}
+		k.background.Add(1)
+		go func() {
+			defer k.background.Done()
+			k.slabScan() // the walk that needs it waits for it, or redoes it after an error
+		}()
+	})
 }
 
 // slubCacheAt reads a kmem_cache (only the words needed: the struct's

@@ -25,6 +25,7 @@ type Context struct {
 	handles map[uint64]uint64 // task -> transaction of its journal handle (0: none)
 	waits   map[uint64]analyzer.Wait
 	graph   *analyzer.WaitGraph
+	hung    []report.HungTask // the hung-task list, once built (hungTasks)
 }
 
 type blockedTime struct {

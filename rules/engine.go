@@ -268,8 +268,16 @@ func sortedKeys(m map[string]string) []string {
 	return out
 }
 
-// hungTasks lists every UN task with what it waits on.
+// hungTasks lists every UN task with what it waits on (built once per
+// Context: the report and the hung-tasks rule both ask).
 func (c *Context) hungTasks() []report.HungTask {
+	if c.hung == nil {
+		c.hung = c.buildHungTasks()
+	}
+	return append([]report.HungTask{}, c.hung...)
+}
+
+func (c *Context) buildHungTasks() []report.HungTask {
 	waiting := map[uint64][]string{}
 	note := func(t uint64, format string, args ...any) {
 		waiting[t] = append(waiting[t], fmt.Sprintf(format, args...))
