@@ -61,6 +61,7 @@ func newCFIIndex(data []byte) (*cfiIndex, error) {
 		return nil, fmt.Errorf(".debug_frame: %d bytes, over the 4 GiB that 32-bit DWARF addresses", len(data))
 	}
 	count := 0
+	var cies []uint32 // the CIEs' offsets, ascending: an FDE must name one
 	for off := 0; off < len(data); {
 		if off+4 > len(data) {
 			return nil, fmt.Errorf(".debug_frame: entry at 0x%x is truncated", off)
@@ -77,7 +78,9 @@ func newCFIIndex(data []byte) (*cfiIndex, error) {
 		if length < 4 || off+size > len(data) || off+size < off {
 			return nil, fmt.Errorf(".debug_frame: entry at 0x%x of 0x%x bytes runs past the section (0x%x bytes)", off, length, len(data))
 		}
-		if le.Uint32(data[off+4:]) != 0xffffffff {
+		if le.Uint32(data[off+4:]) == 0xffffffff {
+			cies = append(cies, uint32(off))
+		} else {
 			if length < 4+16 {
 				return nil, fmt.Errorf(".debug_frame: FDE at 0x%x of 0x%x bytes is too short for its address range", off, length)
 			}
@@ -98,7 +101,7 @@ func newCFIIndex(data []byte) (*cfiIndex, error) {
 		}
 		id := le.Uint32(data[off+4:])
 		if id != 0xffffffff {
-			if cieSize(data, id) == 0 {
+			if _, found := slices.BinarySearch(cies, id); !found {
 				return nil, fmt.Errorf(".debug_frame: FDE at 0x%x names a CIE at 0x%x, where there is none", off, id)
 			}
 			begin, n := le.Uint64(data[off+8:]), le.Uint64(data[off+16:])

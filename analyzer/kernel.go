@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,8 @@ type Kernel struct {
 	background    sync.WaitGroup
 	closing       atomic.Bool
 	prefetchSlabs sync.Once
+
+	unwind kernelTablesOnce // UnwindTables
 
 	ignoreVMCOREINFO bool
 	ctx              context.Context
@@ -195,6 +198,10 @@ func OpenWith(dumpPath, vmlinuxPath string, opt Options) (*Kernel, error) {
 	return k, nil
 }
 
+// ModuleDebugRoot holds the module debug directories searched by the
+// dump's release (ModuleDebugRoot/RELEASE), besides Options.DebugDirs.
+const ModuleDebugRoot = "/usr/lib/debug/lib/modules"
+
 // NewWithVmlinux builds the kernel model over an opened dump (one opened to
 // find its vmlinux) and the vmlinux at vmlinuxPath, decoding the vmlinux's
 // types and unwind tables beside its symbol table as OpenWith does. On
@@ -301,7 +308,7 @@ func NewWith(d *vmcore.Dump, im *symbols.Image, opt Options) (*Kernel, error) {
 	}
 	dirs := append([]string(nil), opt.DebugDirs...)
 	if rel, ok := k.vmcoreinfo("OSRELEASE"); ok {
-		dirs = append(dirs, "/usr/lib/debug/lib/modules/"+rel)
+		dirs = append(dirs, filepath.Join(ModuleDebugRoot, rel))
 	}
 	var names []string
 	for _, m := range k.modules {

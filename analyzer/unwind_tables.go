@@ -3,9 +3,7 @@ package analyzer
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
-	"weak"
 
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 
@@ -155,11 +153,7 @@ type imageTables struct {
 	err               error // why there is no ORC
 }
 
-var (
-	kernelTablesMu    sync.Mutex
-	kernelTablesCache = map[weak.Pointer[Kernel]]*kernelTablesOnce{}
-)
-
+// kernelTablesOnce is a kernel's UnwindTables, built once (Kernel.unwind).
 type kernelTablesOnce struct {
 	once sync.Once
 	kt   *kernelTables
@@ -205,19 +199,7 @@ func (k *Kernel) UnwindTables() (UnwindTables, error) {
 	if !im.HasSections() && !im.FromDump() {
 		return nil, errNoSections
 	}
-	key := weak.Make(k)
-	kernelTablesMu.Lock()
-	o, ok := kernelTablesCache[key]
-	if !ok {
-		o = &kernelTablesOnce{}
-		kernelTablesCache[key] = o
-		runtime.AddCleanup(k, func(key weak.Pointer[Kernel]) {
-			kernelTablesMu.Lock()
-			delete(kernelTablesCache, key)
-			kernelTablesMu.Unlock()
-		}, key)
-	}
-	kernelTablesMu.Unlock()
+	o := &k.unwind
 	o.once.Do(func() { o.kt, o.err = k.buildTables(im) })
 	if o.err != nil {
 		return nil, o.err

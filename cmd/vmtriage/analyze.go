@@ -56,6 +56,11 @@ vmlinux, options and vmtriage reads the kept report (and says so on stderr);
 			}
 			if cacheID != "" {
 				if r, ok := reportcache.Load(cacheID); ok {
+					// the paths as given this time (the key has them absolute)
+					r.Dump.Path = args[0]
+					if src.vmlinux != "" {
+						r.Dump.Vmlinux = src.vmlinux
+					}
 					fmt.Fprintf(log, "vmtriage: %s: the report of an earlier analysis of this dump (same dump, vmlinux, options and vmtriage; --no-cache analyses it again)\n", args[0])
 					return renderReport(cmd.OutOrStdout(), r, format)
 				}
@@ -69,7 +74,7 @@ vmlinux, options and vmtriage reads the kept report (and says so on stderr);
 			if err != nil {
 				return err
 			}
-			if cacheID != "" {
+			if cacheID != "" && !anyRuleFailed(r) { // a failed rule may be a passing read error: not kept
 				reportcache.Store(cacheID, r) // a cache that cannot be written is no reason to fail
 			}
 			return renderReport(cmd.OutOrStdout(), r, format)
@@ -145,4 +150,14 @@ func outputWidth(w io.Writer) int {
 		}
 	}
 	return rpt.DefaultWidth
+}
+
+// anyRuleFailed reports whether a rule of the report failed.
+func anyRuleFailed(r *rpt.Report) bool {
+	for _, run := range r.Rules {
+		if run.Status == rpt.RuleFailed {
+			return true
+		}
+	}
+	return false
 }

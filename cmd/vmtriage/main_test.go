@@ -299,6 +299,15 @@ func TestReportCache(t *testing.T) {
 			}
 		})
 	}
+	// the kept report names the dump as this run gave it
+	t.Chdir(filepath.Dir(dump))
+	_, out, errOut := runCLI(t, "analyze", "vmcore", "--vmlinux", vmlinux, "--format", "json")
+	var r report.Report
+	if !strings.Contains(errOut, note) {
+		t.Errorf("the dump by a relative path: the kept report was not used (%q)", errOut)
+	} else if err := json.Unmarshal([]byte(out), &r); err != nil || r.Dump.Path != "vmcore" {
+		t.Errorf("the kept report names the dump %q (%v), want vmcore", r.Dump.Path, err)
+	}
 	for _, tc := range []struct {
 		name   string
 		change func()

@@ -19,10 +19,6 @@ import (
 // RHEL are found by release) and /usr/lib/debug (its .build-id tree).
 var systemDebugRoots = []string{"/", "/usr/lib/debug"}
 
-// moduleDebugRoot holds the module debug directories the analyzer looks
-// in by release (/usr/lib/debug/lib/modules/RELEASE).
-const moduleDebugRoot = "/usr/lib/debug/lib/modules"
-
 // source is where a dump's symbols and types come from, settled before
 // anything is decoded: the vmlinux given (--vmlinux), else the one found
 // by the dump's build-id, release or banner in the debug directories, the
@@ -78,8 +74,10 @@ func locate(ctx context.Context, dump, vmlinux string, noVmlinux bool, debugDirs
 // describe says on log which vmlinux the dump is analysed with and how it
 // was found, or that it is analysed without one and why.
 func (s *source) describe(log io.Writer) {
+	if log == nil || s.how == "" && s.vmlinux != "" {
+		return // --vmlinux: nothing to say
+	}
 	switch {
-	case log == nil || s.how == "" && s.vmlinux != "":
 	case s.vmlinux != "":
 		abs, _ := filepath.Abs(s.vmlinux)
 		fmt.Fprintf(log, "vmtriage: %s: using vmlinux %s (found by %s)\n", s.dump, abs, s.how)
@@ -100,8 +98,8 @@ func (s *source) cacheKey(types string) reportcache.Key {
 		k.Options = append(k.Options, "no-vmlinux")
 	}
 	k.Files = append(k.Files, s.debugDirs...)
-	if st, err := os.Stat(moduleDebugRoot); err == nil && st.IsDir() {
-		k.Files = append(k.Files, moduleDebugRoot)
+	if st, err := os.Stat(analyzer.ModuleDebugRoot); err == nil && st.IsDir() {
+		k.Files = append(k.Files, analyzer.ModuleDebugRoot)
 	}
 	return k
 }

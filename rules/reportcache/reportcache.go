@@ -11,6 +11,7 @@
 package reportcache
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -147,7 +148,7 @@ func trim(dir string) {
 			all = append(all, aged{e.Name(), info.ModTime().UnixNano()})
 		}
 	}
-	slices.SortFunc(all, func(a, b aged) int { return int(min(max(b.t-a.t, -1), 1)) })
+	slices.SortFunc(all, func(a, b aged) int { return cmp.Compare(b.t, a.t) }) // newest first
 	for _, a := range all[min(maxEntries, len(all)):] {
 		os.Remove(filepath.Join(dir, a.name))
 	}
