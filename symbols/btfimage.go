@@ -1,7 +1,5 @@
 package symbols
 
-import ()
-
 // BTF returns the types of the image's .BTF section (a kernel built with
 // CONFIG_DEBUG_INFO_BTF, 5.2+; a module's split BTF needs its base, see
 // ModuleBTF). It reports an error wrapping ErrNotFound when there is no

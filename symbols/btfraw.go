@@ -125,23 +125,10 @@ func rawEnumerators(b []byte, baseStrings int) (map[string]int64, error) {
 		vlen, kind, kflag := int(info&0xffff), int(info>>24&0x1f), info>>31 != 0
 		start := p
 		p += 12
-		var extra int
-		switch kind {
-		case btfKindInt, btfKindVar, btfKindDeclTag:
-			extra = 4
-		case btfKindArray:
-			extra = 12
-		case btfKindStruct, btfKindUnion, btfKindDatasec:
-			extra = 12 * vlen
-		case btfKindEnum, btfKindFuncProt:
-			extra = 8 * vlen
-		case btfKindEnum64:
-			extra = 12 * vlen
-		default:
-			if kind == 0 || kind > btfKindMax {
-				return nil, fmt.Errorf("type record at 0x%x of the type section has kind %d, not a BTF kind", start, kind)
-			}
+		if kind == 0 || kind > btfKindMax {
+			return nil, fmt.Errorf("type record at 0x%x of the type section has kind %d, not a BTF kind", start, kind)
 		}
+		extra := recordExtra(kind, vlen)
 		if p+extra > len(types) {
 			return nil, fmt.Errorf("type record at 0x%x (kind %d, %d entries) runs past the type section", start, kind, vlen)
 		}
@@ -173,28 +160,32 @@ func rawEnumerators(b []byte, baseStrings int) (map[string]int64, error) {
 	return m, nil
 }
 
+// recordExtra is how many bytes follow a type record's 12-byte header
+// (include/uapi/linux/btf.h): its kind's own data and vlen entries.
+func recordExtra(kind, vlen int) int {
+	switch kind {
+	case btfKindInt, btfKindVar, btfKindDeclTag:
+		return 4
+	case btfKindArray:
+		return 12
+	case btfKindStruct, btfKindUnion, btfKindDatasec, btfKindEnum64:
+		return 12 * vlen
+	case btfKindEnum, btfKindFuncProt:
+		return 8 * vlen
+	}
+	return 0
+}
+
 // countEnumerators counts the enumerators of a type section, to size the
 // map rawEnumerators fills (grown from empty, it reallocated itself a
-// dozen times); it stops where the walk would find an error.
+// dozen times).
 func countEnumerators(types []byte) int {
 	le := binary.LittleEndian
 	n := 0
 	for p := 0; p+12 <= len(types); {
 		info := le.Uint32(types[p+4:])
 		vlen, kind := int(info&0xffff), int(info>>24&0x1f)
-		p += 12
-		switch kind {
-		case btfKindInt, btfKindVar, btfKindDeclTag:
-			p += 4
-		case btfKindArray:
-			p += 12
-		case btfKindStruct, btfKindUnion, btfKindDatasec, btfKindEnum64:
-			p += 12 * vlen
-		case btfKindFuncProt:
-			p += 8 * vlen
-		case btfKindEnum:
-			p += 8 * vlen
-		}
+		p += 12 + recordExtra(kind, vlen)
 		if kind == btfKindEnum || kind == btfKindEnum64 {
 			n += vlen
 		}

@@ -547,10 +547,7 @@ func (im *Image) classify(name string, info byte, shndx elf.SectionIndex, value,
 		if int(shndx) < len(im.file.Sections) && shndx < elf.SHN_LORESERVE {
 			s.text = im.file.Sections[shndx].Flags&elf.SHF_EXECINSTR != 0
 		}
-	default: // sections, files, ifuncs and the like
-		if st != elf.STT_GNU_IFUNC {
-			return sym{}, false
-		}
+	case elf.STT_GNU_IFUNC: // the last type keep lets through
 		s.Kind = SymFunc
 		s.text = true
 	}

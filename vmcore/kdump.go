@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/zlib"
 	"io"
 	"math/bits"
 	"sort"
@@ -13,6 +12,7 @@ import (
 
 	lzo "github.com/anchore/go-lzo"
 	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -51,7 +51,6 @@ const (
 	pageCacheSize   = 128      // pages
 	pageCacheBytes  = 16 << 20 // bound for large block sizes
 	maxBlockSize    = 1 << 18  // 256 KiB: the largest Linux page size is 64 KiB
-	maxSpares       = 8        // page buffers kept for reuse: one per decompressing goroutine
 
 	// Compression flags in the header status and in page_desc_t.flags.
 	dumpZlib       = 0x1
@@ -91,7 +90,6 @@ type kdumpBackend struct {
 	descWin   readWindows // read-ahead over the page descriptors
 	dataWin   readWindows // read-ahead over the page data
 	inflaters []*inflater // idle decompressors
-	spares    [][]byte    // page buffers the cache let go, reused (at most maxSpares)
 	segs      []Segment
 	segsDone  bool
 	probs     []string // problems met after Open, each once
@@ -422,93 +420,94 @@ func (be *kdumpBackend) readPhys(paddr uint64, p []byte) (int, error) {
 		be.mu.Unlock()
 		return n, nil
 	}
-	in, desc, err := be.stored(pfn, paddr)
-	var out []byte
-	if k := len(be.spares); err == nil && k > 0 { // a buffer the cache let go
-		out, be.spares = be.spares[k-1], be.spares[:k-1]
-	}
-	be.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	out, err = in.inflate(in.raw[:desc.size], desc.flags, out, int(be.bs))
-	be.mu.Lock()
-	defer be.mu.Unlock()
-	be.inflaters = append(be.inflaters, in)
-	if err != nil {
-		return 0, &PageError{Path: be.path, Paddr: paddr, Reason: fmt.Sprintf("corrupt: page data at %#x (%d bytes, flags %#x): %v", desc.offset, desc.size, desc.flags, err), Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
-	}
-	if old := be.cache.put(pfn, out); old != nil && len(old) == int(be.bs) && len(be.spares) < maxSpares {
-		be.spares = append(be.spares, old)
-	}
-	return copy(p, out[off:]), nil
-}
-
-// stored locates page pfn and reads its stored bytes into the raw buffer
-// of an inflater taken from be.inflaters (the caller gives it back).
-// Caller holds be.mu.
-func (be *kdumpBackend) stored(pfn, paddr uint64) (*inflater, pageDesc, error) {
-	if pfn >= be.maxMapnr {
-		return nil, pageDesc{}, be.pageErr(paddr, ErrNotPresent, "beyond max_mapnr (%#x pages, physical memory ends at %#x)", be.maxMapnr, be.maxMapnr*be.bs)
-	}
-	if be.split && (pfn < be.startPFN || pfn >= be.endPFN) {
-		return nil, pageDesc{}, be.pageErr(paddr, ErrNotPresent, "not in this split dump file (it holds pfns %#x-%#x)", be.startPFN, be.endPFN)
-	}
-	_, set, err := be.rank(pfn)
-	if err != nil {
-		return nil, pageDesc{}, &PageError{Path: be.path, Paddr: paddr, Reason: "reading the 2nd bitmap: " + err.Error(), Err: ErrTruncated}
-	}
-	if !set {
-		return nil, pageDesc{}, be.pageErr(paddr, ErrExcluded, "excluded from the dump")
-	}
-	idx, err := be.descIndex(pfn)
-	if err != nil {
-		return nil, pageDesc{}, &PageError{Path: be.path, Paddr: paddr, Reason: "reading the 2nd bitmap: " + err.Error(), Err: ErrTruncated}
-	}
-	desc, pos, err := be.readDesc(idx)
-	if errors.Is(err, ErrTruncated) {
-		return nil, desc, be.pageErr(paddr, ErrTruncated, "truncated: file ends at %#x, page descriptor is at %#x", be.size, pos)
-	} else if err != nil {
-		return nil, desc, be.pageErr(paddr, err, "reading page descriptor at %#x: %v", pos, err)
-	}
-	if desc.offset == 0 && desc.size == 0 {
-		if be.incomplete {
-			return nil, desc, be.pageErr(paddr, ErrTruncated, "truncated: page descriptor at %#x was never written (incomplete dump)", pos)
-		}
-		return nil, desc, be.pageErr(paddr, ErrCorrupt, "corrupt: page descriptor at %#x is empty", pos)
-	}
-	if desc.offset <= 0 || desc.size == 0 || uint64(desc.size) > 2*be.bs {
-		return nil, desc, be.pageErr(paddr, ErrCorrupt, "corrupt: page descriptor at %#x has offset %#x size %#x, expected a positive offset and size up to %#x", pos, desc.offset, desc.size, 2*be.bs)
-	}
-	end := uint64(desc.offset) + uint64(desc.size)
-	if end > uint64(be.size) {
-		return nil, desc, be.pageErr(paddr, ErrTruncated, "truncated: file ends at %#x, page data is at %#x-%#x", be.size, desc.offset, end)
-	}
 	var in *inflater
 	if k := len(be.inflaters); k > 0 {
 		in, be.inflaters = be.inflaters[k-1], be.inflaters[:k-1]
 	} else {
 		in = &inflater{}
 	}
+	desc, err := be.stored(pfn, paddr, in)
+	be.mu.Unlock()
+	var out []byte
+	if err == nil {
+		out, err = in.inflate(in.raw[:desc.size], desc.flags, in.spare, int(be.bs))
+		in.spare = nil
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if err == nil {
+		// the buffer the cache lets go serves this inflater's next page
+		in.spare = be.cache.put(pfn, out)
+	}
+	be.inflaters = append(be.inflaters, in)
+	var pe *PageError
+	switch {
+	case errors.As(err, &pe):
+		return 0, err
+	case err != nil:
+		return 0, &PageError{Path: be.path, Paddr: paddr, Reason: fmt.Sprintf("corrupt: page data at %#x (%d bytes, flags %#x): %v", desc.offset, desc.size, desc.flags, err), Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
+	}
+	return copy(p, out[off:]), nil
+}
+
+// stored locates page pfn and reads its stored bytes into in.raw. Caller
+// holds be.mu.
+func (be *kdumpBackend) stored(pfn, paddr uint64, in *inflater) (pageDesc, error) {
+	if pfn >= be.maxMapnr {
+		return pageDesc{}, be.pageErr(paddr, ErrNotPresent, "beyond max_mapnr (%#x pages, physical memory ends at %#x)", be.maxMapnr, be.maxMapnr*be.bs)
+	}
+	if be.split && (pfn < be.startPFN || pfn >= be.endPFN) {
+		return pageDesc{}, be.pageErr(paddr, ErrNotPresent, "not in this split dump file (it holds pfns %#x-%#x)", be.startPFN, be.endPFN)
+	}
+	_, set, err := be.rank(pfn)
+	if err != nil {
+		return pageDesc{}, &PageError{Path: be.path, Paddr: paddr, Reason: "reading the 2nd bitmap: " + err.Error(), Err: ErrTruncated}
+	}
+	if !set {
+		return pageDesc{}, be.pageErr(paddr, ErrExcluded, "excluded from the dump")
+	}
+	idx, err := be.descIndex(pfn)
+	if err != nil {
+		return pageDesc{}, &PageError{Path: be.path, Paddr: paddr, Reason: "reading the 2nd bitmap: " + err.Error(), Err: ErrTruncated}
+	}
+	desc, pos, err := be.readDesc(idx)
+	if errors.Is(err, ErrTruncated) {
+		return desc, be.pageErr(paddr, ErrTruncated, "truncated: file ends at %#x, page descriptor is at %#x", be.size, pos)
+	} else if err != nil {
+		return desc, be.pageErr(paddr, err, "reading page descriptor at %#x: %v", pos, err)
+	}
+	if desc.offset == 0 && desc.size == 0 {
+		if be.incomplete {
+			return desc, be.pageErr(paddr, ErrTruncated, "truncated: page descriptor at %#x was never written (incomplete dump)", pos)
+		}
+		return desc, be.pageErr(paddr, ErrCorrupt, "corrupt: page descriptor at %#x is empty", pos)
+	}
+	if desc.offset <= 0 || desc.size == 0 || uint64(desc.size) > 2*be.bs {
+		return desc, be.pageErr(paddr, ErrCorrupt, "corrupt: page descriptor at %#x has offset %#x size %#x, expected a positive offset and size up to %#x", pos, desc.offset, desc.size, 2*be.bs)
+	}
+	end := uint64(desc.offset) + uint64(desc.size)
+	if end > uint64(be.size) {
+		return desc, be.pageErr(paddr, ErrTruncated, "truncated: file ends at %#x, page data is at %#x-%#x", be.size, desc.offset, end)
+	}
 	if cap(in.raw) < int(desc.size) {
 		in.raw = make([]byte, desc.size)
 	}
 	if n, err := be.dataWin.readAt(be.r, be.size, in.raw[:desc.size], desc.offset); n != int(desc.size) {
-		be.inflaters = append(be.inflaters, in)
 		if err == nil || err == io.EOF {
-			return nil, desc, be.pageErr(paddr, ErrTruncated, "truncated: page data at %#x-%#x could not be read", desc.offset, end)
+			return desc, be.pageErr(paddr, ErrTruncated, "truncated: page data at %#x-%#x could not be read", desc.offset, end)
 		}
-		return nil, desc, be.pageErr(paddr, err, "reading page data at %#x: %v", desc.offset, err)
+		return desc, be.pageErr(paddr, err, "reading page data at %#x: %v", desc.offset, err)
 	}
-	return in, desc, nil
+	return desc, nil
 }
 
 // inflater decompresses pages: its decoders are kept between pages, and
 // each goroutine decompressing at a time has its own.
 type inflater struct {
-	raw  []byte        // the page's stored bytes
-	zlib io.ReadCloser // reused through zlib.Resetter
-	zstd *zstd.Decoder
+	raw   []byte        // the page's stored bytes
+	spare []byte        // a page buffer the cache let go, to decompress into
+	zlib  io.ReadCloser // reused through zlib.Resetter
+	zstd  *zstd.Decoder
 }
 
 // inflate decompresses one page of bs bytes stored as raw with flags,

@@ -27,20 +27,22 @@ type readWindows struct {
 // readAt is readWindow.readAt through the window holding the range, else
 // the least recently used one.
 func (ws *readWindows) readAt(r io.ReaderAt, size int64, p []byte, off int64) (int, error) {
+	if len(p) > readWindowSize/2 {
+		return r.ReadAt(p, off) // too large for a window
+	}
 	ws.tick++
-	lru := 0
+	pick := 0
 	for i := range ws.w {
-		w := &ws.w[i]
-		if off >= w.off && off+int64(len(p)) <= w.off+int64(len(w.buf)) {
-			ws.used[i] = ws.tick
-			return w.readAt(r, size, p, off)
+		if w := &ws.w[i]; off >= w.off && off+int64(len(p)) <= w.off+int64(len(w.buf)) {
+			pick = i
+			break
 		}
-		if ws.used[i] < ws.used[lru] {
-			lru = i
+		if ws.used[i] < ws.used[pick] {
+			pick = i
 		}
 	}
-	ws.used[lru] = ws.tick
-	return ws.w[lru].readAt(r, size, p, off)
+	ws.used[pick] = ws.tick
+	return ws.w[pick].readAt(r, size, p, off)
 }
 
 // readAt fills p from offset off of r (size bytes long), through the

@@ -131,12 +131,12 @@ func NewFromSections(sec Sections) (*Funcs, error) {
 	return New(nil, sec), nil
 }
 
-// buildIndex records every unit's address ranges (one entry per unit;
-// the children are skipped without decoding) and the unit versions.
 // Prepare builds the index from pcs to units now (the first lookup does
 // otherwise): in the background, ahead of the lookups.
 func (f *Funcs) Prepare() error { return f.buildIndex() }
 
+// buildIndex records every unit's address ranges (one entry per unit;
+// the children are skipped without decoding) and the unit versions.
 func (f *Funcs) buildIndex() error {
 	f.indexOnce.Do(func() {
 		defer func() {

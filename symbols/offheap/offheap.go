@@ -39,7 +39,7 @@ func Slice[T any](n int) ([]T, func()) {
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(m)))
 	off := (hugePage - base%hugePage) % hugePage
 	mem := m[off : off+size]
-	syscall.Madvise(mem, 14) // MADV_HUGEPAGE; refused is fine
+	syscall.Madvise(mem, syscall.MADV_HUGEPAGE) // refused is fine
 	s := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(mem))), n)
 	return s, func() { syscall.Munmap(m) }
 }
